@@ -1,0 +1,1 @@
+"""Ingest: sources (cameras, browsers) -> JPEG frames on `sw.frames.<sid>`."""

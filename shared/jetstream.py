@@ -1,0 +1,119 @@
+"""Idempotent JetStream provisioning: the FRAMES and RESULTS streams, the two
+KV buckets and the worker consumers of DESIGN.md section 2.
+
+Every service calls `provision()` at start-up, so the order in which services
+start does not matter. Re-running it on an existing deployment creates what is
+missing and updates the mutable limits of what exists; it never deletes,
+purges or resets a stream, a bucket or a consumer's position.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nats.js import JetStreamContext
+from nats.js import api
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+from shared import subjects
+from shared.settings import NatsSettings
+
+log = logging.getLogger(__name__)
+
+WORKER_DURABLES = (subjects.DETECTOR_DURABLE, subjects.DEPTH_DURABLE)
+
+
+def frames_stream(s: NatsSettings) -> api.StreamConfig:
+    return api.StreamConfig(
+        name=subjects.FRAMES_STREAM,
+        subjects=[subjects.FRAMES_ALL],
+        retention=api.RetentionPolicy.LIMITS,
+        discard=api.DiscardPolicy.OLD,
+        max_age=s.frames_max_age_s,
+        max_msgs_per_subject=s.frames_max_msgs_per_subject,
+        max_bytes=s.frames_max_bytes,
+        storage=api.StorageType.FILE,
+        num_replicas=s.stream_replicas,
+        duplicate_window=min(120.0, s.frames_max_age_s),
+    )
+
+
+def results_stream(s: NatsSettings) -> api.StreamConfig:
+    return api.StreamConfig(
+        name=subjects.RESULTS_STREAM,
+        subjects=[subjects.RESULTS_ALL],
+        retention=api.RetentionPolicy.LIMITS,
+        discard=api.DiscardPolicy.OLD,
+        max_age=s.results_max_age_s,
+        max_bytes=s.results_max_bytes,
+        storage=api.StorageType.FILE,
+        num_replicas=s.stream_replicas,
+        allow_direct=True,
+    )
+
+
+def worker_consumer(durable: str, s: NatsSettings) -> api.ConsumerConfig:
+    """The shared durable that every replica of one worker type binds."""
+    return api.ConsumerConfig(
+        durable_name=durable,
+        filter_subject=subjects.FRAMES_ALL,
+        deliver_policy=api.DeliverPolicy.NEW,
+        ack_policy=api.AckPolicy.EXPLICIT,
+        ack_wait=s.consumer_ack_wait_s,
+        max_deliver=s.consumer_max_deliver,
+        max_ack_pending=s.consumer_max_ack_pending,
+        max_waiting=512,
+        num_replicas=s.stream_replicas,
+    )
+
+
+def sessions_bucket(s: NatsSettings) -> api.KeyValueConfig:
+    return api.KeyValueConfig(bucket=subjects.SESSIONS_BUCKET, history=1, replicas=s.stream_replicas)
+
+
+def leases_bucket(s: NatsSettings) -> api.KeyValueConfig:
+    return api.KeyValueConfig(bucket=subjects.LEASES_BUCKET, history=1, ttl=s.lease_ttl_s, replicas=s.stream_replicas)
+
+
+async def ensure_stream(js: JetStreamContext, config: api.StreamConfig) -> None:
+    """Create the stream, or update its limits in place (never recreate)."""
+    try:
+        await js.stream_info(config.name or "")
+    except NotFoundError:
+        await js.add_stream(config)
+        log.info("stream created", extra={"stream": config.name})
+        return
+    await js.update_stream(config)
+
+
+async def ensure_consumer(js: JetStreamContext, stream: str, config: api.ConsumerConfig) -> None:
+    """Create the durable if absent; an existing one keeps its position."""
+    try:
+        await js.consumer_info(stream, config.durable_name or "")
+    except NotFoundError:
+        await js.add_consumer(stream, config)
+        log.info("consumer created", extra={"stream": stream, "durable": config.durable_name})
+
+
+async def ensure_bucket(js: JetStreamContext, config: api.KeyValueConfig) -> KeyValue:
+    try:
+        return await js.key_value(config.bucket)
+    except (BucketNotFoundError, NotFoundError):
+        pass
+    try:
+        kv = await js.create_key_value(config)
+    except BadRequestError:  # created concurrently by another service
+        return await js.key_value(config.bucket)
+    log.info("kv bucket created", extra={"bucket": config.bucket})
+    return kv
+
+
+async def provision(js: JetStreamContext, settings: NatsSettings) -> None:
+    """Make sure every stream, bucket and worker consumer exists."""
+    await ensure_stream(js, frames_stream(settings))
+    await ensure_stream(js, results_stream(settings))
+    await ensure_bucket(js, sessions_bucket(settings))
+    await ensure_bucket(js, leases_bucket(settings))
+    for durable in WORKER_DURABLES:
+        await ensure_consumer(js, subjects.FRAMES_STREAM, worker_consumer(durable, settings))

@@ -1,0 +1,146 @@
+"""The session record (what a user asked for) and its home, the sw-sessions KV bucket.
+
+The gateway writes records; ingest reads them to know which cameras to pull;
+either may change the status (ingest marks a source `failed`). Every change is
+a compare-and-set on the entry's revision, so two writers never silently
+overwrite each other, and any gateway replica can serve any session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Literal
+
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.urls import redact_url
+
+SourceType = Literal["rtsp", "http", "file", "usb", "webrtc", "upload"]
+PULLED_SOURCES: frozenset[str] = frozenset({"rtsp", "http", "file", "usb"})
+SessionStatus = Literal["active", "failed", "closed"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceSpec(Strict):
+    """Where frames come from. `url` may hold credentials: show `redacted()` only."""
+
+    type: SourceType = "upload"
+    url: str | None = Field(None, max_length=2048)
+    loop: bool = False
+
+    @property
+    def pulled(self) -> bool:
+        """Sources that an ingest instance must own (and lease) and pull from."""
+        return self.type in PULLED_SOURCES
+
+    def redacted(self) -> SourceSpec:
+        return self.model_copy(update={"url": redact_url(self.url) if self.url else None})
+
+
+class Calibration(Strict):
+    """User calibration: distance_m = scale * depth_rel + offset_m (overrides the estimates)."""
+
+    scale: float = Field(gt=0, le=10_000)
+    offset_m: float = Field(0.0, ge=-1000, le=1000)
+
+
+class SessionConfig(Strict):
+    """Per-session pipeline settings; every field is bounded."""
+
+    fps_limit: int = Field(10, ge=1, le=30)
+    confidence_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    enable_tracking: bool = True
+    enable_depth: bool = True
+    depth_fps: float = Field(5.0, gt=0, le=30)
+    classes: list[str] | None = Field(None, max_length=80)
+    camera_hfov_deg: float = Field(60.0, gt=1, lt=180)
+    calibration: Calibration | None = None
+    max_frame_age_ms: int = Field(2000, ge=50, le=60_000)
+
+
+class SessionRecord(Strict):
+    sid: str
+    token_hash: str
+    source: SourceSpec = Field(default_factory=SourceSpec)
+    config: SessionConfig = Field(default_factory=SessionConfig)
+    status: SessionStatus = "active"
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: float = Field(default_factory=time.time)
+    last_active_at: float = Field(default_factory=time.time)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SessionRecord:
+        return cls.model_validate_json(data)
+
+
+class SessionStore:
+    """CAS reads and writes of session records in the sw-sessions bucket."""
+
+    def __init__(self, kv: KeyValue, cas_retries: int = 10) -> None:
+        self.kv = kv
+        self.cas_retries = cas_retries
+
+    async def create(self, record: SessionRecord) -> int:
+        return await self.kv.create(record.sid, record.to_bytes())
+
+    async def get(self, sid: str) -> tuple[SessionRecord, int] | None:
+        try:
+            entry = await self.kv.get(sid)
+        except KeyNotFoundError:
+            return None
+        if entry.value is None or entry.revision is None:
+            return None
+        return SessionRecord.from_bytes(entry.value), entry.revision
+
+    async def update(self, sid: str, change: Callable[[SessionRecord], SessionRecord]) -> SessionRecord | None:
+        """Apply `change` with compare-and-set, retrying on a concurrent write.
+
+        Returns the stored record, or None if the session no longer exists.
+        """
+        for _ in range(self.cas_retries):
+            current = await self.get(sid)
+            if current is None:
+                return None
+            record, revision = current
+            updated = change(record.model_copy(deep=True))
+            try:
+                await self.kv.update(sid, updated.to_bytes(), last=revision)
+            except KeyWrongLastSequenceError:
+                await asyncio.sleep(0)
+                continue
+            return updated
+        raise RuntimeError(f"session {sid}: too many concurrent updates")
+
+    async def delete(self, sid: str) -> None:
+        await self.kv.delete(sid)
+
+    async def all(self) -> list[SessionRecord]:
+        try:
+            keys = await self.kv.keys()
+        except Exception:  # nats-py raises NoKeysError on an empty bucket
+            return []
+        found = [await self.get(k) for k in keys]
+        return [f[0] for f in found if f is not None]
+
+    async def watch(self) -> AsyncIterator[tuple[str, SessionRecord | None]]:
+        """Every current record, then each change; None means deleted."""
+        watcher = await self.kv.watchall()
+        try:
+            async for entry in watcher:
+                if entry is None:  # end of the initial values
+                    continue
+                deleted = entry.operation in ("DEL", "PURGE") or not entry.value
+                yield entry.key, None if deleted else SessionRecord.from_bytes(entry.value)
+        finally:
+            await watcher.stop()

@@ -1,0 +1,78 @@
+"""Settings common to every service.
+
+Each service has one pydantic-settings class that subclasses `CommonSettings`,
+is built once in `main()` and passed down. Nothing reads `os.environ` deep in
+the code. Every variable is prefixed `SIGHTWIRE_`; secrets are `SecretStr` so
+that they never reach a log line or an API response by accident.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_instance_id() -> str:
+    """Host name plus pid: unique per process, readable in logs and leases."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def user_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/sightwire`, else `~/.cache/sightwire`."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sightwire"
+
+
+class NatsSettings(BaseSettings):
+    """How to reach NATS, and the JetStream shapes this deployment provisions."""
+
+    model_config = SettingsConfigDict(env_prefix="SIGHTWIRE_", extra="ignore")
+
+    nats_url: str = Field("nats://127.0.0.1:4222", description="Comma-separated NATS server URLs.")
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    nats_token: SecretStr | None = None
+    nats_creds_file: Path | None = Field(None, description="NATS .creds file (JWT + NKEY seed).")
+    nats_nkey_seed_file: Path | None = None
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+    nats_connect_timeout_s: float = Field(5.0, gt=0, le=120)
+
+    stream_replicas: int = Field(1, ge=1, le=5, description="Replicas of streams and KV buckets (3 in prod).")
+    frames_max_age_s: float = Field(30.0, gt=0, le=3600)
+    frames_max_msgs_per_subject: int = Field(16, ge=1, le=10_000)
+    frames_max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024)
+    results_max_age_s: float = Field(60.0, gt=0, le=86_400)
+    results_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
+    lease_ttl_s: float = Field(10.0, ge=1, le=600, description="Expiry of an ingest lease in sw-leases.")
+    consumer_ack_wait_s: float = Field(10.0, ge=1, le=600)
+    consumer_max_deliver: int = Field(5, ge=2, le=100)
+    consumer_max_ack_pending: int = Field(64, ge=1, le=100_000)
+
+
+class CommonSettings(NatsSettings):
+    """The base every service's settings class extends."""
+
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    log_json: bool = True
+    instance_id: str = Field(default_factory=default_instance_id)
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port for ingest/workers; 0 = off.")
+    drain_timeout_s: float = Field(5.0, gt=0, le=120)
+
+
+class UpSettings(CommonSettings):
+    """`sightwire up`: the whole stack on one machine."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    nats_store_dir: Path | None = Field(None, description="Embedded nats-server store; default user cache.")
+
+    @property
+    def external_nats(self) -> bool:
+        """True when SIGHTWIRE_NATS_URL was given: then no server is started."""
+        return "nats_url" in self.model_fields_set

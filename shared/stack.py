@@ -1,0 +1,63 @@
+"""`sightwire up`: the embedded broker plus one process per component.
+
+With SIGHTWIRE_NATS_URL set, no broker is started and the components use that
+one. JetStream objects are provisioned here once before the components start
+(each component also provisions idempotently, so order never matters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+
+from shared.jetstream import provision
+from shared.natsconn import connect, drain_quietly
+from shared.natsserver import EmbeddedNatsServer
+from shared.settings import UpSettings, user_cache_dir
+from shared.supervisor import Child, Supervisor, component_argv
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def broker(settings: UpSettings) -> AsyncIterator[str]:
+    """Yield the NATS URL to use: the configured cluster or an embedded server."""
+    if settings.external_nats:
+        yield settings.nats_url
+        return
+    store = settings.nats_store_dir or user_cache_dir() / "nats"
+    async with EmbeddedNatsServer(store) as server:
+        yield server.url
+
+
+def children(settings: UpSettings, nats_url: str) -> list[Child]:
+    env = {**os.environ, "SIGHTWIRE_NATS_URL": nats_url}
+    gateway_env = {**env, "SIGHTWIRE_HOST": settings.host, "SIGHTWIRE_PORT": str(settings.port)}
+    return [
+        Child("gateway", component_argv("gateway"), stage=0, env=gateway_env),
+        Child("ingest", component_argv("ingest"), stage=0, env=env),
+        Child("detector", component_argv("worker", "detector"), stage=1, env=env),
+        Child("depth", component_argv("worker", "depth"), stage=1, env=env),
+    ]
+
+
+async def run_stack(settings: UpSettings, stop: asyncio.Event) -> None:
+    async with broker(settings) as nats_url:
+        nc = await connect(settings.model_copy(update={"nats_url": nats_url}), "sightwire-up")
+        await provision(nc.jetstream(), settings)
+        await drain_quietly(nc, settings.drain_timeout_s)
+        supervisor = Supervisor(children(settings, nats_url))
+        log.info("sightwire is up", extra={"ui": f"http://{settings.host}:{settings.port}/", "nats": nats_url})
+        async with asyncio.TaskGroup() as tg:
+            run = tg.create_task(supervisor.run())
+            tg.create_task(_relay_stop(stop, supervisor, run))
+
+
+async def _relay_stop(stop: asyncio.Event, supervisor: Supervisor, run: asyncio.Task[None]) -> None:
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait({waiter, run}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    supervisor.stopping.set()

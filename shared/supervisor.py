@@ -1,0 +1,108 @@
+"""Runs the services of `sightwire up` as child processes and stops them in order.
+
+Each component is its own process (as in a cluster), started with the same
+`sightwire <component>` command a container runs. A child that dies is
+restarted with backoff; one that crash-loops (N exits in M seconds) brings the
+whole stack down with an error rather than flapping forever. Shutdown order:
+gateway and ingest first (stop intake), then the workers (finish in-flight
+acks), then the broker, each with SIGTERM and a bounded wait before SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    stage: int  # shutdown stage: lower stops first
+    env: dict[str, str]
+    proc: asyncio.subprocess.Process | None = None
+    exits: deque[float] = field(default_factory=lambda: deque(maxlen=8))
+
+
+class CrashLoop(RuntimeError):
+    pass
+
+
+def component_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "shared.cli", *args]
+
+
+class Supervisor:
+    def __init__(self, children: list[Child], max_restarts: int = 5, window_s: float = 60.0) -> None:
+        self.children = children
+        self.max_restarts = max_restarts
+        self.window_s = window_s
+        self.stopping = asyncio.Event()
+
+    async def _spawn(self, child: Child) -> None:
+        child.proc = await asyncio.create_subprocess_exec(*child.argv, env=child.env, stdin=asyncio.subprocess.DEVNULL)
+        log.info("started", extra={"component": child.name, "pid": child.proc.pid})
+
+    async def _watch(self, child: Child) -> None:
+        backoff = 0.5
+        while not self.stopping.is_set():
+            await self._spawn(child)
+            assert child.proc is not None
+            code = await child.proc.wait()
+            if self.stopping.is_set():
+                return
+            now = time.monotonic()
+            child.exits.append(now)
+            recent = [t for t in child.exits if now - t < self.window_s]
+            log.error("component exited", extra={"component": child.name, "code": code, "recent_exits": len(recent)})
+            if len(recent) > self.max_restarts:
+                raise CrashLoop(f"{child.name} exited {len(recent)} times in {self.window_s:.0f}s")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff):
+                    await self.stopping.wait()
+            backoff = min(backoff * 2, 10.0)
+
+    async def run(self) -> None:
+        """Run until `stopping` is set or a child crash-loops; then stop all in order."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for child in self.children:
+                    tg.create_task(self._watch(child), name=f"watch-{child.name}")
+                tg.create_task(self._stop_when_asked(), name="stopper")
+        finally:
+            await self.stop_all()
+
+    async def _stop_when_asked(self) -> None:
+        await self.stopping.wait()
+        await self.stop_all()
+
+    async def stop_all(self, timeout_s: float = 10.0) -> None:
+        self.stopping.set()
+        for stage in sorted({c.stage for c in self.children}):
+            batch = [c for c in self.children if c.stage == stage]
+            await asyncio.gather(*(_terminate(c, timeout_s) for c in batch))
+
+
+async def _terminate(child: Child, timeout_s: float) -> None:
+    proc = child.proc
+    if proc is None or proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await proc.wait()
+    except TimeoutError:
+        log.warning("component did not stop in time; killing", extra={"component": child.name})
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+    log.info("stopped", extra={"component": child.name, "code": proc.returncode})

@@ -1,0 +1,1 @@
+"""Workers: frames -> results. OpenVINO detector and depth as competing-consumer groups."""
