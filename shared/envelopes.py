@@ -109,6 +109,7 @@ class Frame(Envelope):
     jpeg: bytes
     frame_id: str | None = None
     depth: bool = True  # False: the depth worker skips this frame (depth off, or rate-limited)
+    max_age_ms: int = 0  # the session's staleness limit; 0 = the worker's default
 
 
 @dataclass(slots=True)
