@@ -92,7 +92,3 @@ async def drain_quietly(nc: NATS, timeout_s: float) -> None:
         log.warning("nats drain failed", extra={"error": repr(exc)})
     if not nc.is_closed:
         await nc.close()
-
-
-
-

@@ -44,11 +44,7 @@ def find_binary() -> Path:
 
 
 def render_config(store_dir: Path, host: str, port: int, max_payload_mb: int) -> str:
-    return (
-        f'listen: "{host}:{port}"\n'
-        f"max_payload: {max_payload_mb}MB\n"
-        f'jetstream {{\n  store_dir: "{store_dir}"\n}}\n'
-    )
+    return f'listen: "{host}:{port}"\nmax_payload: {max_payload_mb}MB\njetstream {{\n  store_dir: "{store_dir}"\n}}\n'
 
 
 async def _pump_log(stderr: asyncio.StreamReader) -> None:

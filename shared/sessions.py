@@ -68,8 +68,8 @@ class SessionConfig(Strict):
 class SessionRecord(Strict):
     sid: str
     token_hash: str
-    source: SourceSpec = Field(default_factory=SourceSpec)
-    config: SessionConfig = Field(default_factory=SessionConfig)
+    source: SourceSpec = Field(default_factory=lambda: SourceSpec())
+    config: SessionConfig = Field(default_factory=lambda: SessionConfig())
     status: SessionStatus = "active"
     error_code: str | None = None
     error_message: str | None = None

@@ -1,0 +1,121 @@
+"""The one error shape of the public API (DESIGN.md section 4), on every path.
+
+Route code raises `ApiError(status, code, message)`; `install_error_handlers`
+turns it, FastAPI's validation errors, Starlette's 404/405 and anything
+unexpected into `{"type": "error", "error", "error_code", "frame_id",
+"timestamp"}` so that clients parse one shape, whatever went wrong. On a
+WebSocket the same handler refuses the handshake with that JSON body, or
+closes an accepted socket with a policy-violation code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket, WebSocketState
+
+from shared.errors import ErrorCode
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.VALIDATION_ERROR,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.VALIDATION_ERROR,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    422: ErrorCode.VALIDATION_ERROR,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.UNAVAILABLE,
+}
+WS_POLICY_VIOLATION = 1008
+
+
+class ApiError(Exception):
+    """An expected failure of a request, with its HTTP status and error code."""
+
+    def __init__(self, status: int, code: ErrorCode, message: str, frame_id: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.frame_id = frame_id
+
+
+class ErrorBody(BaseModel):
+    """What every error response carries (documented on each route for OpenAPI)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = "error"
+    error: str
+    error_code: ErrorCode
+    frame_id: str | None = None
+    timestamp: float
+
+
+def error_body(code: ErrorCode, message: str, frame_id: str | None = None) -> dict[str, Any]:
+    """The §4 error dict; also used for WebSocket and SSE error events."""
+    return {"type": "error", "error": message, "error_code": code.value, "frame_id": frame_id, "timestamp": time.time()}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each listed status documented with `ErrorBody`."""
+    return {status: {"model": ErrorBody, "description": _STATUS_CODES.get(status, "error")} for status in statuses}
+
+
+async def _respond(conn: HTTPConnection, status: int, body: dict[str, Any]) -> JSONResponse | None:
+    if isinstance(conn, WebSocket) and conn.application_state == WebSocketState.CONNECTED:
+        await conn.send_json(body)
+        await conn.close(code=WS_POLICY_VIOLATION, reason=body["error_code"])
+        return None
+    return JSONResponse(body, status_code=status)
+
+
+async def _api_error(conn: HTTPConnection, exc: Exception) -> JSONResponse | None:
+    assert isinstance(exc, ApiError)
+    return await _respond(conn, exc.status, error_body(exc.code, exc.message, exc.frame_id))
+
+
+def _describe(errors: list[Any]) -> str:
+    """A short human line from pydantic's error list (no input values: they may be huge or secret)."""
+    parts = []
+    for err in errors[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+async def _validation_error(conn: HTTPConnection, exc: Exception) -> JSONResponse | None:
+    assert isinstance(exc, RequestValidationError)
+    return await _respond(conn, 422, error_body(ErrorCode.VALIDATION_ERROR, _describe(list(exc.errors()))))
+
+
+async def _http_error(conn: HTTPConnection, exc: Exception) -> JSONResponse | None:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, ErrorCode.INTERNAL_ERROR if exc.status_code >= 500 else ErrorCode.VALIDATION_ERROR)
+    response = await _respond(conn, exc.status_code, error_body(code, str(exc.detail)))
+    if response is not None and exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _unexpected(conn: HTTPConnection, exc: Exception) -> JSONResponse | None:
+    log.exception("unhandled error", extra={"path": conn.url.path})
+    return await _respond(conn, 500, error_body(ErrorCode.INTERNAL_ERROR, "internal error"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)  # type: ignore[arg-type]

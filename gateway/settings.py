@@ -1,0 +1,66 @@
+"""Gateway settings: one object, built once by the CLI and passed to `create_app`.
+
+Every limit the public API enforces (upload size, rate, session lifetime) lives
+here so that operators tune it with `SIGHTWIRE_*` variables, never by editing
+code. Helpers add their fields in their own commented block below.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from shared.settings import CommonSettings
+
+
+class GatewaySettings(CommonSettings):
+    """Settings of `sightwire gateway` (env prefix `SIGHTWIRE_`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535, description="0 = pick a free port (tests).")
+    public_base_url: str | None = Field(
+        None, description="e.g. https://cv.example.com: session endpoints become absolute URLs on it."
+    )
+    api_key: SecretStr | None = Field(None, description="If set, creating a session needs X-API-Key or Bearer.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Allowed browser origins, comma-separated or a JSON list; '*' for any."
+    )
+
+    # sessions
+    session_ttl_s: float = Field(300.0, ge=1, le=7 * 86_400, description="Idle sessions expire after this.")
+    janitor_interval_s: float = Field(1.0, gt=0, le=600, description="How often expired sessions are looked for.")
+    touch_interval_s: float = Field(2.0, ge=0, le=600, description="At most one activity write per session per this.")
+
+    # uploads
+    max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_image_side: int = Field(8192, ge=16, le=32_768, description="Largest accepted width or height in pixels.")
+    min_image_side: int = Field(8, ge=1, le=1024)
+    upload_rate_per_s: float = Field(30.0, gt=0, le=1000, description="Sustained frames per second per session.")
+    upload_burst: int = Field(10, ge=1, le=1000, description="Frames a session may send at once above the rate.")
+
+    # readiness
+    ready_heartbeat_max_age_s: float = Field(15.0, gt=0, le=3600, description="A detector must have beaten this recently.")
+
+    # result streams (shared with the streams helper)
+    sse_ping_s: float = Field(15.0, gt=0, le=300)
+    client_buffer: int = Field(8, ge=1, le=1024)
+    send_timeout_s: float = Field(5.0, gt=0, le=120)
+    depth_max_age_ms: int = Field(1000, ge=0, le=60_000)
+
+    # streams
+
+    # webrtc/ui
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        """Accept `a,b` as well as a JSON list, because env vars are usually written that way."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [v.strip() for v in text.split(",") if v.strip()]
+        return value

@@ -1,0 +1,77 @@
+"""Envelopes round-trip, and every malformed body is an EnvelopeError with a code."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from shared.envelopes import Box, DepthMap, Detections, ErrorResult, Frame, Heartbeat
+from shared.errors import EnvelopeError, ErrorCode
+
+
+def make_frame(**overrides: object) -> Frame:
+    fields: dict[str, object] = dict(
+        sid="s1", seq=7, captured_at_ns=1, ingested_at_ns=2, width=640, height=480, source="file", jpeg=b"\xff\xd8"
+    )
+    fields.update(overrides)
+    return Frame(**fields)  # type: ignore[arg-type]
+
+
+def test_frame_round_trip_keeps_every_field() -> None:
+    frame = make_frame(frame_id="f-1", depth=False, max_age_ms=500)
+    assert Frame.from_bytes(frame.to_bytes()) == frame
+
+
+def test_detections_round_trip_with_boxes() -> None:
+    det = Detections("s1", 3, 10, 11, 12, "w1", "yolox_nano", 640, 480, [Box(0.1, 0.2, 0.3, 0.4, 0.9, 11, "stop sign")])
+    again = Detections.from_bytes(det.to_bytes())
+    assert again == det
+    assert again.boxes[0].label == "stop sign"
+
+
+def test_depth_grid_must_match_its_shape() -> None:
+    good = DepthMap("s1", 1, 1, 1, 1, "w", "pydnet", 640, 480, b"\x00" * 2 * 4 * 3, 4, 3, True)
+    assert DepthMap.from_bytes(good.to_bytes()).grid_w == 4
+    bad = good.to_dict() | {"grid": b"\x00" * 5}
+    with pytest.raises(EnvelopeError):
+        DepthMap.from_bytes(msgpack.packb(bad, use_bin_type=True))
+
+
+def test_error_and_heartbeat_round_trip() -> None:
+    err = ErrorResult("s1", 2, ErrorCode.INVALID_IMAGE, "not a JPEG", frame_id="x")
+    assert ErrorResult.from_bytes(err.to_bytes()).code == "INVALID_IMAGE"
+    beat = Heartbeat("detector", "host-1", 5, {"processed": 3}, {"model": "yolox_nano"})
+    assert Heartbeat.from_bytes(beat.to_bytes()) == beat
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"", ErrorCode.INVALID_ENVELOPE),
+        (b"\xc1garbage", ErrorCode.INVALID_ENVELOPE),
+        (msgpack.packb([1, 2, 3]), ErrorCode.INVALID_ENVELOPE),
+        (msgpack.packb({"v": 99}), ErrorCode.UNSUPPORTED_VERSION),
+        (msgpack.packb({"sid": "s"}), ErrorCode.UNSUPPORTED_VERSION),
+        (msgpack.packb({"v": 1, "sid": "s"}), ErrorCode.INVALID_ENVELOPE),
+        (make_frame().to_bytes().replace(b"\xa4file", b"\x04\x05\x06\x07\x08"), ErrorCode.INVALID_ENVELOPE),
+    ],
+)
+def test_malformed_frames_raise_with_code(body: bytes, code: ErrorCode) -> None:
+    with pytest.raises(EnvelopeError) as info:
+        Frame.from_bytes(body)
+    assert info.value.code == code
+
+
+def test_wrong_field_types_are_refused() -> None:
+    body = make_frame().to_dict() | {"seq": "7"}
+    with pytest.raises(EnvelopeError, match="seq"):
+        Frame.from_bytes(msgpack.packb(body, use_bin_type=True))
+    body = make_frame().to_dict() | {"width": True}
+    with pytest.raises(EnvelopeError, match="width"):
+        Frame.from_bytes(msgpack.packb(body, use_bin_type=True))
+
+
+def test_bad_box_is_refused() -> None:
+    det = Detections("s1", 3, 10, 11, 12, "w1", "m", 640, 480).to_dict() | {"boxes": [[0.1, 0.2]]}
+    with pytest.raises(EnvelopeError, match="box"):
+        Detections.from_bytes(msgpack.packb(det, use_bin_type=True))

@@ -1,0 +1,42 @@
+"""Subject names are built in one place and refuse ids that would break routing."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared import subjects
+from shared.sequence import SeqCounter
+from shared.subjects import ResultKind
+
+
+def test_subject_builders() -> None:
+    assert subjects.frames("abc") == "sw.frames.abc"
+    assert subjects.results("abc", ResultKind.DET) == "sw.results.abc.det"
+    assert subjects.session_results("abc") == "sw.results.abc.>"
+    assert subjects.frame_msg_id("abc", 9) == "abc:9"
+    assert subjects.sid_of("sw.results.abc.depth") == "abc"
+    assert subjects.kind_of("sw.results.abc.error") is ResultKind.ERROR
+    assert subjects.heartbeat("detector", "host.1") == "sw.heartbeat.detector.host_1"
+
+
+@pytest.mark.parametrize("sid", ["", "a.b", "a*", "a>", "a b", "x" * 65])
+def test_session_ids_that_break_subjects_are_refused(sid: str) -> None:
+    with pytest.raises(ValueError):
+        subjects.frames(sid)
+
+
+def test_sid_of_refuses_foreign_subjects() -> None:
+    with pytest.raises(ValueError):
+        subjects.sid_of("other.frames.x")
+
+
+def test_seq_strictly_increases_even_when_the_clock_stalls_or_jumps_back() -> None:
+    counter = SeqCounter(clock_ms=1000)
+    got = [counter.next(clock_ms=t) for t in (1000, 1000, 999, 1005, 1001)]
+    assert got == [1000, 1001, 1002, 1005, 1006]
+
+
+def test_a_new_producer_continues_above_the_old_one() -> None:
+    old = SeqCounter(clock_ms=1000)
+    last = [old.next(clock_ms=1000 + i) for i in range(10)][-1]
+    assert SeqCounter(clock_ms=2000).next(clock_ms=2000) > last

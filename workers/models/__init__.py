@@ -1,0 +1,1 @@
+"""Model specs, where their files are found, and their verified download."""

@@ -1,0 +1,72 @@
+"""Settings of the detector and depth workers (env prefix `SIGHTWIRE_`).
+
+One class serves both kinds so that `sightwire worker detector|depth` and
+`sightwire models list|pull` read the same model configuration. Built once in
+`shared.cli` and passed down; nothing here reads the environment later.
+
+Performance hints (OpenVINO), chosen per worker kind:
+- detector: THROUGHPUT. The detector sees every frame of every session, so the
+  binding constraint is aggregate frames per second; THROUGHPUT runs several
+  CPU streams in parallel (~+50 % frames/s on 2 cores for YOLOX-Nano) at a
+  per-frame latency that stays well under one frame interval.
+- depth: LATENCY. Depth is sampled (`depth_fps`) and the gateway fuses the
+  freshest map; one map delivered sooner beats more maps delivered later, and
+  PyDNet at ~65 ms/frame benefits from all cores working on one frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from shared.settings import CommonSettings, user_cache_dir
+
+PerformanceHint = Literal["LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"]
+WorkerKind = Literal["detector", "depth"]
+
+
+def _default_model_cache() -> Path:
+    return user_cache_dir() / "models"
+
+
+class WorkerSettings(CommonSettings):
+    """Model resolution, OpenVINO, post-processing and consumer tuning of a worker."""
+
+    model_dir: Path | None = Field(None, description="Directory searched first for model files.")
+    model_cache_dir: Path = Field(default_factory=_default_model_cache, description="Where pulled models go.")
+    model_mirror: str | None = Field(
+        None, description="Base URL replacing the origin of pinned model URLs (corporate mirror)."
+    )
+    model_download: bool = Field(True, description="Pull a missing pinned model at worker start-up.")
+    detector_model: str = "yolox_nano"
+    depth_model: str = "pydnet"
+
+    ov_device: str = "CPU"
+    ov_cache_dir: Path | None = Field(None, description="OpenVINO compiled-model cache; None = off.")
+    detector_hint: PerformanceHint = "THROUGHPUT"
+    depth_hint: PerformanceHint = "LATENCY"
+    infer_requests: int = Field(0, ge=0, le=64, description="0 = OpenVINO's optimal number for the hint.")
+
+    score_threshold: float = Field(
+        0.25, ge=0, le=1, description="Lowest score published; the gateway filters per session above it."
+    )
+    nms_iou: float = Field(0.45, gt=0, le=1)
+    max_detections: int = Field(100, ge=1, le=1000)
+    depth_grid_w: int = Field(80, ge=4, le=640)
+    depth_grid_h: int = Field(56, ge=4, le=480)
+
+    default_max_frame_age_ms: int = Field(2000, ge=1, description="Staleness limit when Frame.max_age_ms is 0.")
+    max_image_pixels: int = Field(40_000_000, ge=1, description="Frames larger than this are refused undecoded.")
+    heartbeat_interval_s: float = Field(2.0, gt=0, le=60)
+    fetch_batch: int = Field(8, ge=1, le=256)
+    fetch_timeout_s: float = Field(1.0, gt=0, le=30, description="One pull's wait; bounds shutdown latency.")
+    publish_timeout_s: float = Field(5.0, gt=0, le=60)
+    nak_delay_s: float = Field(1.0, ge=0, le=60, description="Redelivery delay after a failed result publish.")
+
+    def model_name(self, kind: WorkerKind) -> str:
+        return self.detector_model if kind == "detector" else self.depth_model
+
+    def hint(self, kind: WorkerKind) -> PerformanceHint:
+        return self.detector_hint if kind == "detector" else self.depth_hint
