@@ -40,7 +40,7 @@ def get_runtime(conn: HTTPConnection) -> GatewayRuntime:
     runtime = getattr(conn.app.state, "runtime", None)
     if runtime is None:
         raise ApiError(503, ErrorCode.UNAVAILABLE, "gateway is starting")
-    return runtime  # type: ignore[no-any-return]
+    return runtime
 
 
 RuntimeDep = Annotated[GatewayRuntime, Depends(get_runtime)]

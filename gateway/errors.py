@@ -10,6 +10,7 @@ closes an accepted socket with a policy-violation code.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -32,10 +33,22 @@ _STATUS_CODES: dict[int, ErrorCode] = {
     403: ErrorCode.FORBIDDEN,
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.VALIDATION_ERROR,
+    409: ErrorCode.VALIDATION_ERROR,
     413: ErrorCode.PAYLOAD_TOO_LARGE,
     422: ErrorCode.VALIDATION_ERROR,
     429: ErrorCode.RATE_LIMITED,
     503: ErrorCode.UNAVAILABLE,
+}
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing or invalid credentials (session token or API key)",
+    403: "The token does not open this session",
+    404: "No such session (or route)",
+    409: "Conflicts with the session's source",
+    413: "Payload too large",
+    422: "Invalid input (body, parameters, image)",
+    429: "Rate limit exceeded",
+    503: "Unavailable: starting, stopping, or NATS unreachable",
 }
 WS_POLICY_VIOLATION = 1008
 
@@ -70,7 +83,7 @@ def error_body(code: ErrorCode, message: str, frame_id: str | None = None) -> di
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each listed status documented with `ErrorBody`."""
-    return {status: {"model": ErrorBody, "description": _STATUS_CODES.get(status, "error")} for status in statuses}
+    return {status: {"model": ErrorBody, "description": _DESCRIPTIONS.get(status, "Error")} for status in statuses}
 
 
 async def _respond(conn: HTTPConnection, status: int, body: dict[str, Any]) -> JSONResponse | None:
@@ -102,7 +115,9 @@ async def _validation_error(conn: HTTPConnection, exc: Exception) -> JSONRespons
 
 async def _http_error(conn: HTTPConnection, exc: Exception) -> JSONResponse | None:
     assert isinstance(exc, StarletteHTTPException)
-    code = _STATUS_CODES.get(exc.status_code, ErrorCode.INTERNAL_ERROR if exc.status_code >= 500 else ErrorCode.VALIDATION_ERROR)
+    code = _STATUS_CODES.get(
+        exc.status_code, ErrorCode.INTERNAL_ERROR if exc.status_code >= 500 else ErrorCode.VALIDATION_ERROR
+    )
     response = await _respond(conn, exc.status_code, error_body(code, str(exc.detail)))
     if response is not None and exc.headers:
         response.headers.update(exc.headers)
@@ -119,3 +134,29 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)  # type: ignore[arg-type]
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI spec tell the truth about validation errors.
+
+    FastAPI documents 422 with its own `HTTPValidationError` shape on every
+    route with parameters; our handler answers with `ErrorBody`, so the spec
+    is rewritten once, on first request of `/openapi.json`.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            text = json.dumps(spec).replace(_FASTAPI_422, "#/components/schemas/ErrorBody")
+            spec = json.loads(text)
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_FASTAPI_422 = "#/components/schemas/HTTPValidationError"

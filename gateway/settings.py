@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from shared.settings import CommonSettings
+from shared.webrtc import IceServer
 
 
 class GatewaySettings(CommonSettings):
@@ -30,19 +31,28 @@ class GatewaySettings(CommonSettings):
     )
 
     # sessions
+    source_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["upload", "webrtc", "rtsp", "http", "file", "usb"],
+        description="Source types clients may request (comma-separated).",
+    )
+    allow_link_local_sources: bool = Field(False, description="Allow camera URLs on link-local/metadata hosts.")
     session_ttl_s: float = Field(300.0, ge=1, le=7 * 86_400, description="Idle sessions expire after this.")
     janitor_interval_s: float = Field(1.0, gt=0, le=600, description="How often expired sessions are looked for.")
     touch_interval_s: float = Field(2.0, ge=0, le=600, description="At most one activity write per session per this.")
 
     # uploads
-    max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_upload_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest image; also capped by NATS max_payload."
+    )
     max_image_side: int = Field(8192, ge=16, le=32_768, description="Largest accepted width or height in pixels.")
     min_image_side: int = Field(8, ge=1, le=1024)
     upload_rate_per_s: float = Field(30.0, gt=0, le=1000, description="Sustained frames per second per session.")
     upload_burst: int = Field(10, ge=1, le=1000, description="Frames a session may send at once above the rate.")
 
     # readiness
-    ready_heartbeat_max_age_s: float = Field(15.0, gt=0, le=3600, description="A detector must have beaten this recently.")
+    ready_heartbeat_max_age_s: float = Field(
+        15.0, gt=0, le=3600, description="A detector must have beaten this recently."
+    )
 
     # result streams (shared with the streams helper)
     sse_ping_s: float = Field(15.0, gt=0, le=300)
@@ -51,12 +61,33 @@ class GatewaySettings(CommonSettings):
     depth_max_age_ms: int = Field(1000, ge=0, le=60_000)
 
     # streams
+    hub_grace_s: float = Field(
+        5.0, ge=0, le=600, description="A session's result hub outlives its last viewer by this."
+    )
+    max_send_timeouts: int = Field(3, ge=1, le=100, description="Consecutive timed-out sends before a client is cut.")
+    replay_max_events: int = Field(5000, ge=0, le=1_000_000, description="Most results replayed on a resume.")
+    replay_batch: int = Field(256, ge=1, le=10_000)
+    sse_retry_ms: int = Field(2000, ge=100, le=600_000, description="Reconnect delay suggested to EventSource.")
+    scale_ema_alpha: float = Field(0.3, gt=0, le=1, description="Smoothing of the depth-to-metres scale.")
+    scale_max_age_s: float = Field(30.0, gt=0, le=3600, description="A scale not refreshed for this long is dropped.")
 
     # webrtc/ui
+    webrtc_ice_servers: list[IceServer] = Field(
+        default_factory=list,
+        description="STUN/TURN for browsers and ingest (same variable), JSON list of RTCIceServer: "
+        '[{"urls": ["stun:stun.example.org:3478"]}, {"urls": ["turn:turn.example.org"], "username": "u", '
+        '"credential": "p"}]. Empty: host candidates only (same network).',
+    )
+    webrtc_turn_secret: SecretStr | None = Field(
+        None, description="TURN REST shared secret (coturn use-auth-secret): mint per-session TURN credentials."
+    )
+    webrtc_turn_ttl_s: int = Field(3600, ge=60, le=7 * 86_400, description="Lifetime of minted TURN credentials.")
+    webrtc_offer_timeout_s: float = Field(15.0, gt=0, le=120, description="Wait this long for ingest to answer.")
+    preview_max_clients: int = Field(32, ge=0, le=10_000, description="MJPEG preview streams per gateway process.")
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "source_types", mode="before")
     @classmethod
-    def _split_origins(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         """Accept `a,b` as well as a JSON list, because env vars are usually written that way."""
         if isinstance(value, str):
             text = value.strip()

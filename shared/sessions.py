@@ -9,6 +9,7 @@ overwrite each other, and any gateway replica can serve any session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Literal
@@ -84,6 +85,27 @@ class SessionRecord(Strict):
         return cls.model_validate_json(data)
 
 
+WATCH_OPEN_TIMEOUT_S = 10.0
+
+
+async def open_watcher(kv: KeyValue) -> KeyValue.KeyWatcher:
+    """`kv.watchall()` that does not leak a half-made watcher when the caller is cancelled.
+
+    nats-py leaves the ordered consumer subscribed if `watchall()` is cancelled
+    mid-way (e.g. a service stopping right after start-up); its callback then
+    blocks `nc.drain()` for the JetStream timeout. So creation runs shielded,
+    and a watcher finished after the cancellation is stopped before re-raising.
+    """
+    creating = asyncio.ensure_future(kv.watchall())
+    try:
+        return await asyncio.shield(creating)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # already failing: the cancellation is what matters
+            watcher = await asyncio.wait_for(creating, WATCH_OPEN_TIMEOUT_S)
+            await watcher.stop()
+        raise
+
+
 class SessionStore:
     """CAS reads and writes of session records in the sw-sessions bucket."""
 
@@ -135,7 +157,7 @@ class SessionStore:
 
     async def watch(self) -> AsyncIterator[tuple[str, SessionRecord | None]]:
         """Every current record, then each change; None means deleted."""
-        watcher = await self.kv.watchall()
+        watcher = await open_watcher(self.kv)
         try:
             async for entry in watcher:
                 if entry is None:  # end of the initial values

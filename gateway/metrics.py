@@ -1,0 +1,91 @@
+"""Prometheus view of a gateway process, read from the runtime at scrape time.
+
+A custom collector (instead of module-level Gauge/Counter objects) keeps the
+metrics per app: tests build many apps in one process, and nothing is
+registered at import time. `/metrics` serves this collector's registry plus
+the process default registry (process stats, the gateway's own drop counter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gateway import stats
+
+if TYPE_CHECKING:
+    from gateway.runtime import GatewayRuntime
+
+
+class GatewayCollector(Collector):
+    def __init__(self, runtime: GatewayRuntime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        snap = stats.snapshot(self.runtime)
+        yield _gauge("sightwire_gateway_sessions", "Sessions known to this replica", snap["sessions"]["active"])
+        clients = GaugeMetricFamily("sightwire_gateway_clients", "Connected result clients", labels=["transport"])
+        for transport, n in snap["clients"]["by_transport"].items():
+            clients.add_metric([transport], n)
+        yield clients
+        yield from _counters(snap)
+        latency = GaugeMetricFamily(
+            "sightwire_capture_to_send_ms", "Capture-to-send latency percentiles (recent window)", labels=["quantile"]
+        )
+        for name, value in snap["latency_ms"].items():
+            if name in stats.LATENCY_KEYS and isinstance(value, int | float):
+                latency.add_metric([name], float(value))
+        yield latency
+        up = GaugeMetricFamily(
+            "sightwire_pipeline_processes", "Live processes by service (heartbeats)", labels=["service"]
+        )
+        for service, n in snap["workers"].items():
+            up.add_metric([service], n)
+        yield up
+        yield _gauge("sightwire_gateway_nats_connected", "1 if NATS is connected", int(snap["nats_connected"]))
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _counters(snap: dict[str, Any]) -> Iterator[Metric]:
+    processed = CounterMetricFamily(
+        "sightwire_pipeline_frames_processed", "Frames processed, by service (heartbeats)", labels=["service"]
+    )
+    for service, n in snap["frames"]["processed"].items():
+        processed.add_metric([service], n)
+    yield processed
+    dropped = CounterMetricFamily(
+        "sightwire_pipeline_frames_dropped",
+        "Frames dropped, by service and reason (heartbeats)",
+        labels=["service", "reason"],
+    )
+    for service, reasons in snap["frames"]["dropped"].items():
+        for reason, n in reasons.items():
+            dropped.add_metric([service, reason], n)
+    yield dropped
+    uploads = CounterMetricFamily("sightwire_gateway_uploads", "Uploads by outcome", labels=["outcome"])
+    for outcome, n in snap["uploads"].items():
+        uploads.add_metric([outcome], n)
+    yield uploads
+    delivered = CounterMetricFamily(
+        "sightwire_gateway_results", "Results to clients: delivered or skipped (FPS limit)", labels=["outcome"]
+    )
+    for outcome in ("delivered", "skipped"):
+        delivered.add_metric([outcome], snap["results"].get(outcome, 0))
+    yield delivered
+
+
+def registry_for(runtime: GatewayRuntime) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(GatewayCollector(runtime))
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry) + generate_latest(REGISTRY)

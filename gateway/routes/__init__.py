@@ -1,0 +1,1 @@
+"""HTTP and WebSocket routers of the gateway, one module per concern."""

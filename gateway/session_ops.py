@@ -1,0 +1,107 @@
+"""Creating sessions and changing their config: the rules, apart from HTTP routing.
+
+Kept out of the route module so that the WebSocket `config_update` message and
+`PATCH .../config` apply exactly the same validation. Config changes go to the
+KV record only; ingest and the hubs watch the bucket and apply them (within a
+second), and uploads read the record on every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from gateway.deps import hash_token, new_token
+from gateway.errors import ApiError
+from shared.errors import ErrorCode, InvalidSourceURL
+from shared.sessions import SessionConfig, SessionRecord, SourceSpec
+from shared.urls import check_network_url
+
+if TYPE_CHECKING:
+    from gateway.runtime import GatewayRuntime
+
+_SCHEMES = {"rtsp": ("rtsp", "rtsps"), "http": ("http", "https")}
+_FORBIDDEN_PATH_CHARS = ("|", "\n", "\r", "\x00")
+
+
+def new_session_id() -> str:
+    """128 random bits, URL- and subject-safe (`[A-Za-z0-9_-]`)."""
+    return secrets.token_urlsafe(16)
+
+
+def merged_config(base: SessionConfig, changes: dict[str, Any]) -> SessionConfig:
+    """`base` with `changes` applied, validated as a whole (422 on any bound)."""
+    try:
+        return SessionConfig.model_validate({**base.model_dump(), **changes})
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"invalid config: {fields}") from exc
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(422, ErrorCode.INVALID_SOURCE_URL, message)
+
+
+async def checked_source(runtime: GatewayRuntime, source: SourceSpec | None) -> SourceSpec:
+    """Police a requested source; network URLs may resolve DNS, so that runs in a thread."""
+    source = source or SourceSpec()
+    if source.type not in runtime.settings.source_types:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"source type {source.type!r} is not enabled here")
+    if source.type in ("upload", "webrtc"):
+        return source.model_copy(update={"url": None})
+    if not source.url:
+        raise _invalid(f"a {source.type} source needs a url")
+    if source.type in _SCHEMES:
+        await _check_network(runtime, source.type, source.url)
+    elif any(c in source.url for c in _FORBIDDEN_PATH_CHARS) or "://" in source.url.removeprefix("file://"):
+        raise _invalid("file/usb source must be a plain path or device")
+    return source
+
+
+async def _check_network(runtime: GatewayRuntime, kind: str, url: str) -> None:
+    allow = runtime.settings.allow_link_local_sources
+    try:
+        parts = await asyncio.to_thread(check_network_url, url, allow_link_local=allow)
+    except InvalidSourceURL as exc:
+        raise _invalid(exc.message) from exc
+    if parts.scheme.lower() not in _SCHEMES[kind]:
+        raise _invalid(f"a {kind} source needs a {' or '.join(_SCHEMES[kind])} URL")
+
+
+async def create_session(
+    runtime: GatewayRuntime, source: SourceSpec | None, changes: dict[str, Any]
+) -> tuple[SessionRecord, str]:
+    """Store a new session; returns the record and the token (shown once, stored hashed)."""
+    if not runtime.accepting:
+        raise ApiError(503, ErrorCode.UNAVAILABLE, "gateway is shutting down")
+    config = merged_config(SessionConfig(), changes)
+    token = new_token()
+    record = SessionRecord(
+        sid=new_session_id(), token_hash=hash_token(token), source=await checked_source(runtime, source), config=config
+    )
+    await runtime.sessions.create(record)
+    runtime.records[record.sid] = record
+    runtime.counters["sessions_created"] += 1
+    return record, token
+
+
+async def update_config(runtime: GatewayRuntime, sid: str, changes: dict[str, Any]) -> SessionConfig:
+    """Apply config changes with compare-and-set; 404 if the session ended meanwhile."""
+    current = await runtime.sessions.get(sid)
+    if current is None:
+        raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
+    merged_config(current[0].config, changes)  # validate before writing
+
+    def change(record: SessionRecord) -> SessionRecord:
+        config = merged_config(record.config, changes)
+        return record.model_copy(update={"config": config, "last_active_at": time.time()})
+
+    stored = await runtime.sessions.update(sid, change)
+    if stored is None:
+        raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
+    runtime.records[sid] = stored
+    return stored.config

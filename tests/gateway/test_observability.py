@@ -1,0 +1,97 @@
+"""Health, readiness, stats and metrics, fed by real heartbeats on NATS; OpenAPI documents errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from gateway.errors import ErrorBody
+from shared import subjects
+from shared.envelopes import Heartbeat, now_ns
+from shared.natsserver import EmbeddedNatsServer
+from tests.support.gateway_app import Gateway, gateway_settings, poll_until, running_gateway
+
+
+@pytest.fixture
+async def gateway(nats_server: EmbeddedNatsServer) -> AsyncIterator[Gateway]:
+    async with running_gateway(gateway_settings(nats_server.url)) as gw:
+        yield gw
+
+
+async def beat(nc: NATS, service: str, instance: str, **counters: int) -> None:
+    hb = Heartbeat(service, instance, now_ns(), counters, {"kind": service})
+    await nc.publish(subjects.heartbeat(service, instance), hb.to_bytes())
+    await nc.flush()
+
+
+async def test_health_is_cheap_and_always_ok(gateway: Gateway):
+    response = await gateway.client.get("/stream/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok" and response.json()["nats_connected"] is True
+
+
+async def test_ready_needs_a_detector_heartbeat(gateway: Gateway, nc: NATS):
+    response = await gateway.client.get("/stream/ready")
+    assert response.status_code == 503
+    assert response.json()["error_code"] == "UNAVAILABLE"
+    assert any("detector" in r for r in response.json()["reasons"])
+    await nc.publish(subjects.heartbeat("detector", "d1"), b"not a heartbeat")
+    await beat(nc, "depth", "p1")
+
+    async def ready() -> bool:
+        await beat(nc, "detector", "d1", processed=1)
+        return (await gateway.client.get("/stream/ready")).status_code == 200
+
+    await poll_until(ready)
+    assert gateway.runtime.heartbeats.malformed == 1
+
+
+async def test_stats_and_metrics_aggregate_heartbeats(gateway: Gateway, nc: NATS):
+    await gateway.create_session()
+    await beat(nc, "detector", "d1", processed=10, errors=1, dropped_stale=2)
+    await beat(nc, "detector", "d2", processed=5, dropped_stale=1, dropped_invalid=4)
+    await beat(nc, "ingest", "i1", published=7, dropped_backpressure=3)
+
+    async def all_seen() -> bool:
+        return (await gateway.client.get("/stream/stats")).json()["workers"].get("detector") == 2
+
+    await poll_until(all_seen)
+    body = (await gateway.client.get("/stream/stats")).json()
+    assert body["sessions"]["active"] == 1
+    assert body["frames"]["processed"] == {"detector": 15, "ingest": 7}
+    assert body["frames"]["dropped"] == {"detector": {"stale": 3, "invalid": 4}, "ingest": {"backpressure": 3}}
+    assert set(body["latency_ms"]) >= {"p50", "p95", "p99"}
+    assert body["clients"] == {"total": 0, "by_transport": {}}
+    metrics = (await gateway.client.get("/metrics")).text
+    assert 'sightwire_pipeline_frames_dropped_total{reason="stale",service="detector"} 3.0' in metrics
+    assert 'sightwire_pipeline_frames_processed_total{service="detector"} 15.0' in metrics
+    assert "sightwire_gateway_sessions 1.0" in metrics
+    assert "sightwire_gateway_nats_connected 1.0" in metrics
+
+
+async def test_every_route_documents_its_errors(gateway: Gateway):
+    spec = (await gateway.client.get("/openapi.json")).json()
+    assert (await gateway.client.get("/docs")).status_code == 200
+    assert "ErrorBody" in spec["components"]["schemas"]
+    required = {
+        ("/stream/sessions", "post"): {"401", "422"},
+        ("/stream/sessions/{client_id}/stats", "get"): {"401", "403", "404"},
+        ("/stream/sessions/{client_id}/config", "patch"): {"401", "403", "404", "422"},
+        ("/stream/sessions/{client_id}", "delete"): {"401", "403", "404"},
+        ("/stream/process/{client_id}", "post"): {"401", "403", "404", "413", "422", "429"},
+        ("/stream/ready", "get"): {"503"},
+    }
+    for (path, method), statuses in required.items():
+        documented = set(spec["paths"][path][method]["responses"])
+        assert statuses <= documented, (path, method, documented)
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if path == "/stream/health":
+                continue  # liveness answers 200 whatever happens
+            errors = [s for s in op["responses"] if s.startswith(("4", "5"))]
+            assert errors, f"{method.upper()} {path} documents no error response"
+    assert "HTTPValidationError" not in json.dumps(spec)
+    assert set(ErrorBody.model_fields) == {"type", "error", "error_code", "frame_id", "timestamp"}
