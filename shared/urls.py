@@ -5,12 +5,23 @@
 the gateway when a session is created and again by ingest before OpenCV/FFmpeg
 ever sees the string: only known schemes, no FFmpeg pseudo-protocols, and no
 link-local or cloud-metadata hosts unless the deployment explicitly allows them.
+
+Local sources are policed too, because a session's `url` comes from an API
+client: a `file` source must resolve (symlinks followed) inside one of the
+operator's `file_source_roots`, and a `usb` source is a bare V4L2 index or
+`/dev/videoN`, accepted only where the operator enabled USB cameras.
+`SourcePolicy` bundles those settings so that the gateway (at session
+creation) and ingest (before opening) apply exactly the same rules.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from shared.errors import InvalidSourceURL
@@ -18,6 +29,8 @@ from shared.errors import InvalidSourceURL
 NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https"})
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data", "metadata.azure.com"})
 _FORBIDDEN_CHARS = ("|", "\n", "\r", "\x00", " ")
+_FORBIDDEN_PATH_CHARS = ("|", "\n", "\r", "\x00")
+_USB_DEVICE = re.compile(r"^(?:/dev/video)?(\d{1,2})$")
 
 
 def redact_url(url: str) -> str:
@@ -73,3 +86,67 @@ def check_network_url(url: str, *, allow_link_local: bool = False) -> SplitResul
     if host in METADATA_HOSTS or any(_is_metadata(a) for a in _resolved_addresses(host)):
         raise InvalidSourceURL("link-local and cloud-metadata addresses are refused")
     return parts
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePolicy:
+    """What a deployment lets API clients open besides rtsp/http cameras."""
+
+    allow_link_local: bool = False
+    file_roots: tuple[Path, ...] = ()
+    usb_allowed: bool = False
+
+
+def check_file_path(url: str, roots: Sequence[Path], *, must_exist: bool = False) -> Path:
+    """Resolve a `file` source (`clip.mp4`, `/abs/clip.mp4` or `file:///abs/clip.mp4`) inside `roots`.
+
+    Relative paths are looked up in each root in order (the first that exists
+    wins, else the first root). The resolved path, symlinks followed, must lie
+    inside a resolved root; no roots means file sources are off.
+    """
+    if any(c in url for c in _FORBIDDEN_PATH_CHARS) or len(url) > 2048:
+        raise InvalidSourceURL("file path contains forbidden characters or is too long")
+    raw = url.removeprefix("file://")
+    if not raw or "://" in raw or raw.startswith(("file:", "concat:", "subfile:", "pipe:", "data:")):
+        raise InvalidSourceURL("a file source must be a plain path")
+    if not roots:
+        raise InvalidSourceURL("file sources are disabled (no file_source_roots configured)")
+    resolved_roots = [Path(r).expanduser().resolve() for r in roots]
+    path = _resolve_in_roots(Path(raw).expanduser(), resolved_roots)
+    if not any(path.is_relative_to(root) for root in resolved_roots):
+        raise InvalidSourceURL("file path is outside the allowed file_source_roots")
+    if must_exist and not path.is_file():
+        raise InvalidSourceURL("file source does not exist or is not a regular file")
+    return path
+
+
+def _resolve_in_roots(path: Path, roots: list[Path]) -> Path:
+    if path.is_absolute():
+        return path.resolve()
+    candidates = [(root / path).resolve() for root in roots]
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
+def check_usb_device(url: str, *, allowed: bool) -> int:
+    """`0`, `2` or `/dev/video2` -> the V4L2 index; anything else is refused."""
+    if not allowed:
+        raise InvalidSourceURL("usb sources are disabled on this deployment")
+    match = _USB_DEVICE.fullmatch(url.strip())
+    if match is None:
+        raise InvalidSourceURL("a usb source must be a device index or /dev/videoN")
+    return int(match.group(1))
+
+
+def check_source(kind: str, url: str, policy: SourcePolicy) -> SplitResult | Path | int:
+    """Police the `url` of a pulled source of type `kind` (rtsp, http, file, usb)."""
+    if kind in ("rtsp", "http"):
+        parts = check_network_url(url, allow_link_local=policy.allow_link_local)
+        wanted = ("rtsp", "rtsps") if kind == "rtsp" else ("http", "https")
+        if parts.scheme.lower() not in wanted:
+            raise InvalidSourceURL(f"a {kind} source needs a {' or '.join(wanted)} URL")
+        return parts
+    if kind == "file":
+        return check_file_path(url, policy.file_roots)
+    if kind == "usb":
+        return check_usb_device(url, allowed=policy.usb_allowed)
+    raise InvalidSourceURL(f"source type {kind!r} is not pulled from a URL")

@@ -1,0 +1,44 @@
+"""When to stop reconnecting: backoff between attempts, and N failures in M seconds.
+
+A camera that blips (reboot, Wi-Fi hiccup) is reconnected quickly and the
+backoff resets once frames flow again. One that keeps failing is retried with
+exponentially growing pauses, and once it has failed `limit` times within
+`window_s` the session is given up on (marked failed, SOURCE_UNREACHABLE)
+instead of flapping forever, the crash-loop rule of a supervisor.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class Backoff:
+    """Exponential pauses: initial, 2x, 4x ... capped at `max_s`."""
+
+    def __init__(self, initial_s: float, max_s: float) -> None:
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self._next = initial_s
+
+    def next(self) -> float:
+        delay, self._next = self._next, min(self._next * 2, self.max_s)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.initial_s
+
+
+class FailureWindow:
+    """Remembers failure times; `add` says whether `limit` failures fell within `window_s`."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._times: deque[float] = deque(maxlen=limit)
+
+    def add(self, now: float) -> bool:
+        self._times.append(now)
+        return len(self._times) == self.limit and now - self._times[0] <= self.window_s
+
+    def __len__(self) -> int:
+        return len(self._times)

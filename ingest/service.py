@@ -1,0 +1,54 @@
+"""`sightwire ingest`: the composition root of one ingest instance.
+
+`run(settings, stop)` wires the process together and owns its lifetime:
+FFmpeg is configured before any capture opens, JetStream is provisioned
+(idempotent), and one task group runs the camera session manager, the
+heartbeat and WebRTC ingest. Shutdown order when `stop` is set: stop intake
+(every camera source stops and its lease is released so a survivor takes over
+at once; WebRTC peers close), then drain NATS (pending frame publishes
+finish), then close, each step bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ingest import webrtc
+from ingest.ffmpeg import configure_ffmpeg
+from ingest.heartbeat import heartbeat_loop
+from ingest.leases import LeaseStore, bucket_ttl
+from ingest.manager import SessionManager
+from ingest.settings import IngestSettings
+from ingest.source import RunnerDeps
+from ingest.stats import IngestStats
+from shared import subjects
+from shared.jetstream import provision
+from shared.metrics import serve_metrics
+from shared.natsconn import connect, drain_quietly
+from shared.sessions import SessionStore
+
+log = logging.getLogger(__name__)
+
+
+async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
+    """Run one ingest instance until `stop` is set, then shut down in order."""
+    configure_ffmpeg(settings.ffmpeg_log_level, settings.ffmpeg_analyze_s)
+    serve_metrics(settings.metrics_port)
+    nc = await connect(settings, f"ingest-{settings.instance_id}")
+    try:
+        js = nc.jetstream()
+        await provision(js, settings)
+        leases_kv = await js.key_value(subjects.LEASES_BUCKET)
+        ttl_s = await bucket_ttl(leases_kv, settings.lease_ttl_s)
+        stats = IngestStats()
+        deps = RunnerDeps(settings, js, SessionStore(await js.key_value(subjects.SESSIONS_BUCKET)), stats)
+        manager = SessionManager(deps, LeaseStore(leases_kv, settings.instance_id, settings.publish_timeout_s), ttl_s)
+        log.info("ingest ready", extra={"instance": settings.instance_id, "lease_ttl_s": ttl_s})
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(manager.run(stop), name="sessions")
+            tg.create_task(webrtc.serve(nc, js, settings, stop), name="webrtc")
+            tg.create_task(heartbeat_loop(nc, settings, stats, manager.owned_sids, stop), name="heartbeat")
+    finally:
+        await drain_quietly(nc, settings.drain_timeout_s)
+        log.info("ingest stopped", extra={"instance": settings.instance_id})

@@ -1,0 +1,24 @@
+"""Backoff between reconnects and the N-failures-in-M-seconds rule."""
+
+from __future__ import annotations
+
+from ingest.failures import Backoff, FailureWindow
+
+
+def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
+    backoff = Backoff(0.5, 3.0)
+    assert [backoff.next() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    backoff.reset()
+    assert backoff.next() == 0.5
+
+
+def test_failure_window_trips_only_for_n_failures_within_m_seconds() -> None:
+    window = FailureWindow(limit=3, window_s=10)
+    assert not window.add(0) and not window.add(4)
+    assert not window.add(11)  # the first failure fell out of the window
+    assert window.add(12)
+
+
+def test_spread_out_failures_never_trip() -> None:
+    window = FailureWindow(limit=3, window_s=10)
+    assert not any(window.add(t) for t in range(0, 100, 6))
