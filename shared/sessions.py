@@ -9,6 +9,7 @@ overwrite each other, and any gateway replica can serve any session.
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,9 +17,11 @@ from typing import Literal
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.urls import redact_url
+
+log = logging.getLogger(__name__)
 
 SourceType = Literal["rtsp", "http", "file", "usb", "webrtc", "upload"]
 PULLED_SOURCES: frozenset[str] = frozenset({"rtsp", "http", "file", "usb"})
@@ -162,7 +165,14 @@ class SessionStore:
             async for entry in watcher:
                 if entry is None:  # end of the initial values
                     continue
-                deleted = entry.operation in ("DEL", "PURGE") or not entry.value
-                yield entry.key, None if deleted else SessionRecord.from_bytes(entry.value)
+                if entry.operation in ("DEL", "PURGE") or not entry.value:
+                    yield entry.key, None
+                    continue
+                try:
+                    record = SessionRecord.from_bytes(entry.value)
+                except ValidationError as exc:  # one bad record must not blind the watcher to all others
+                    log.warning("unreadable session record skipped", extra={"sid": entry.key, "error": str(exc)})
+                    continue
+                yield entry.key, record
         finally:
             await watcher.stop()

@@ -72,3 +72,19 @@ def test_redacted_source_hides_credentials() -> None:
 def test_config_bounds(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         SessionConfig(**bad)  # type: ignore[arg-type]
+
+
+async def test_watch_skips_an_unreadable_record_and_keeps_going(js: JetStreamContext) -> None:
+    store = await store_of(js)
+    await store.kv.put("bad", b'{"sid": "bad", "unknown_field": 1}')
+    await store.create(SessionRecord(sid="good", token_hash="h"))
+    seen: list[str] = []
+
+    async def watch() -> None:
+        async for sid, _record in store.watch():
+            seen.append(sid)
+            if sid == "good":
+                return
+
+    await asyncio.wait_for(watch(), 10)
+    assert seen == ["good"]
