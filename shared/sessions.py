@@ -9,8 +9,8 @@ overwrite each other, and any gateway replica can serve any session.
 from __future__ import annotations
 
 import asyncio
-import logging
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Literal
