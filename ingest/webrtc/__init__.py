@@ -1,13 +1,100 @@
 """WebRTC ingest (aiortc): answers browser SDP offers relayed on `sw.ingest.webrtc`.
 
-Placeholder until the browser issue lands: `serve` only waits for `stop`.
+`serve` is run by the ingest service in its task group. It subscribes to the
+signalling subject (queue group: one instance answers each offer), keeps the
+peers of this process in a bounded registry, follows the sw-sessions bucket
+so that a peer closes with its session, and on `stop` stops taking offers,
+closes every peer and returns.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from ingest.webrtc.ice import rtc_configuration, use_host_addresses
+from ingest.webrtc.peer import Peer, PeerOptions
+from ingest.webrtc.registry import PeerRegistry
+from ingest.webrtc.responder import Responder
+from shared import subjects
+from shared.sessions import SessionRecord, SessionStore
+
+log = logging.getLogger(__name__)
+
+WATCH_RETRY_S = 1.0
 
 
-async def serve(nc: Any, js: Any, settings: Any, stop: asyncio.Event) -> None:
-    await stop.wait()
+class WebRtcSettings(Protocol):
+    """The fields of `IngestSettings` this module reads."""
+
+    @property
+    def instance_id(self) -> str: ...
+    @property
+    def webrtc_ice_servers(self) -> Sequence[Any]: ...
+    @property
+    def webrtc_host_addresses(self) -> Sequence[str]: ...
+    @property
+    def webrtc_max_peers(self) -> int: ...
+    @property
+    def webrtc_jpeg_quality(self) -> int: ...
+    @property
+    def webrtc_max_side(self) -> int: ...
+    @property
+    def webrtc_connect_timeout_s(self) -> float: ...
+    @property
+    def webrtc_disconnect_grace_s(self) -> float: ...
+
+
+def peer_options(settings: WebRtcSettings) -> PeerOptions:
+    return PeerOptions(
+        jpeg_quality=settings.webrtc_jpeg_quality,
+        max_side=settings.webrtc_max_side,
+        connect_timeout_s=settings.webrtc_connect_timeout_s,
+        disconnect_grace_s=settings.webrtc_disconnect_grace_s,
+    )
+
+
+async def serve(nc: NATS, js: JetStreamContext, settings: WebRtcSettings, stop: asyncio.Event) -> None:
+    """Answer WebRTC offers until `stop` is set; then close every peer."""
+    use_host_addresses(settings.webrtc_host_addresses)
+    rtc = rtc_configuration(settings.webrtc_ice_servers)
+    options = peer_options(settings)
+    store = SessionStore(await js.key_value(subjects.SESSIONS_BUCKET))
+
+    def make_peer(record: SessionRecord) -> Peer:
+        return Peer(record.sid, record.config, js, rtc, options)
+
+    async with asyncio.TaskGroup() as tg:
+        registry = PeerRegistry(store, make_peer, settings.webrtc_max_peers, tg)
+        follower = tg.create_task(_follow(registry), name="webrtc-sessions")
+        responder = Responder(registry, settings.instance_id, tg)
+        sub = await nc.subscribe(subjects.WEBRTC_SUBJECT, queue=subjects.WEBRTC_QUEUE, cb=responder.on_message)
+        log.info("webrtc ingest ready", extra={"max_peers": settings.webrtc_max_peers})
+        try:
+            await stop.wait()
+        finally:
+            await _unsubscribe(sub)
+            registry.close_all()
+            follower.cancel()
+
+
+async def _follow(registry: PeerRegistry) -> None:
+    """Follow session changes; a broken watch (NATS reconnecting) is restarted."""
+    while True:
+        try:
+            await registry.follow_sessions()
+        except Exception as exc:
+            log.warning("session watch failed; retrying", extra={"error": repr(exc)})
+        await asyncio.sleep(WATCH_RETRY_S)
+
+
+async def _unsubscribe(sub: Any) -> None:
+    try:
+        await asyncio.wait_for(sub.unsubscribe(), 2.0)
+    except Exception as exc:  # closed connection: nothing left to stop
+        log.debug("webrtc unsubscribe failed", extra={"error": repr(exc)})
