@@ -33,43 +33,55 @@ class NatsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIGHTWIRE_", extra="ignore")
 
     nats_url: str = Field("nats://127.0.0.1:4222", description="Comma-separated NATS server URLs.")
-    nats_user: str | None = None
-    nats_password: SecretStr | None = None
-    nats_token: SecretStr | None = None
+    nats_user: str | None = Field(None, description="NATS user (with SIGHTWIRE_NATS_PASSWORD).")
+    nats_password: SecretStr | None = Field(None, description="NATS password (secret).")
+    nats_token: SecretStr | None = Field(None, description="NATS token auth (secret).")
     nats_creds_file: Path | None = Field(None, description="NATS .creds file (JWT + NKEY seed).")
-    nats_nkey_seed_file: Path | None = None
-    nats_tls_ca: Path | None = None
-    nats_tls_cert: Path | None = None
-    nats_tls_key: Path | None = None
-    nats_connect_timeout_s: float = Field(5.0, gt=0, le=120)
+    nats_nkey_seed_file: Path | None = Field(None, description="NKEY seed file.")
+    nats_tls_ca: Path | None = Field(None, description="CA bundle to verify the NATS servers (enables TLS).")
+    nats_tls_cert: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    nats_tls_key: Path | None = Field(None, description="Client key for mutual TLS.")
+    nats_connect_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one connection attempt.")
 
     stream_replicas: int = Field(1, ge=1, le=5, description="Replicas of streams and KV buckets (3 in prod).")
-    frames_max_age_s: float = Field(30.0, gt=0, le=3600)
-    frames_max_msgs_per_subject: int = Field(16, ge=1, le=10_000)
-    frames_max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024)
-    results_max_age_s: float = Field(60.0, gt=0, le=86_400)
-    results_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
+    frames_max_age_s: float = Field(
+        30.0, gt=0, le=3600, description="FRAMES retention: live frames are worthless after this."
+    )
+    frames_max_msgs_per_subject: int = Field(
+        16, ge=1, le=10_000, description="Frames kept per session; older ones are discarded."
+    )
+    frames_max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024, description="FRAMES size cap (discard old).")
+    results_max_age_s: float = Field(
+        60.0, gt=0, le=86_400, description="RESULTS retention: the window for SSE resume with Last-Event-ID."
+    )
+    results_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024, description="RESULTS size cap (discard old).")
     lease_ttl_s: float = Field(10.0, ge=1, le=600, description="Expiry of an ingest lease in sw-leases.")
-    consumer_ack_wait_s: float = Field(10.0, ge=1, le=600)
-    consumer_max_deliver: int = Field(5, ge=2, le=100)
-    consumer_max_ack_pending: int = Field(64, ge=1, le=100_000)
+    consumer_ack_wait_s: float = Field(
+        10.0, ge=1, le=600, description="Unacked frames are redelivered to another worker after this."
+    )
+    consumer_max_deliver: int = Field(5, ge=2, le=100, description="Deliveries of one frame before it is given up.")
+    consumer_max_ack_pending: int = Field(
+        64, ge=1, le=100_000, description="Frames in flight per worker type, across replicas."
+    )
 
 
 class CommonSettings(NatsSettings):
     """The base every service's settings class extends."""
 
-    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
-    log_json: bool = True
-    instance_id: str = Field(default_factory=default_instance_id)
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$", description="Log level.")
+    log_json: bool = Field(True, description="One JSON object per log line (false: plain text).")
+    instance_id: str = Field(
+        default_factory=default_instance_id, description="Name of this process in leases and heartbeats (host-pid)."
+    )
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port for ingest/workers; 0 = off.")
-    drain_timeout_s: float = Field(5.0, gt=0, le=120)
+    drain_timeout_s: float = Field(5.0, gt=0, le=120, description="Bound on draining NATS at shutdown.")
 
 
 class UpSettings(CommonSettings):
     """`sightwire up`: the whole stack on one machine."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    host: str = Field("127.0.0.1", description="Address the gateway of `sightwire up` listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="Port of the gateway of `sightwire up`.")
     nats_store_dir: Path | None = Field(None, description="Embedded nats-server store; default user cache.")
 
     @property
