@@ -66,7 +66,7 @@ class GatewaySettings(CommonSettings):
     )
     max_send_timeouts: int = Field(3, ge=1, le=100, description="Consecutive timed-out sends before a client is cut.")
     replay_max_events: int = Field(5000, ge=0, le=1_000_000, description="Most results replayed on a resume.")
-    replay_batch: int = Field(256, ge=1, le=10_000)
+    replay_batch: int = Field(256, ge=1, le=10_000, description="Results fetched per request during a resume.")
     sse_retry_ms: int = Field(2000, ge=100, le=600_000, description="Reconnect delay suggested to EventSource.")
     scale_ema_alpha: float = Field(0.3, gt=0, le=1, description="Smoothing of the depth-to-metres scale.")
     scale_max_age_s: float = Field(30.0, gt=0, le=3600, description="A scale not refreshed for this long is dropped.")

@@ -1,0 +1,392 @@
+"""Gateway result streaming: (a) capture-to-client latency, (b) SSE fan-out capacity.
+
+Everything is real and local: an embedded nats-server, `sightwire gateway`
+(and, for (a), `sightwire worker detector|depth`) as separate processes, and
+SSE clients speaking raw HTTP over asyncio sockets (cheap enough that the
+clients, not the gateway, are rarely the limit; they run in their own
+processes so that they do not share the gateway's CPU time slices unfairly).
+
+(a) `latency`: one session, a real COCO photo uploaded at 15 fps through
+    `POST /stream/process` (with its capture timestamp), detector + depth
+    workers, one SSE client. Latency = SSE arrival - capture time, per result.
+(b) `fanout`: one session whose detector results are published straight to
+    RESULTS at 10 fps (a stand-in detector, so that inference does not compete
+    for the CPU), and a ramp of SSE clients at fps_limit 10. Lag = SSE arrival
+    - capture (= publish) time. The answer is the largest client count whose
+    p99 lag stays under 100 ms while every client still gets ~10 results/s.
+
+    python -m benchmarks.gateway_fanout latency --seconds 20
+    python -m benchmarks.gateway_fanout fanout --steps 50,100,200,400,800
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+
+from shared import subjects
+from shared.envelopes import Box, Detections, now_ns
+from shared.jetstream import provision
+from shared.natsconn import connect, drain_quietly
+from shared.natsserver import EmbeddedNatsServer
+from shared.settings import NatsSettings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SIGHTWIRE_SHARED_DIR", REPO.parent / "shared"))
+PHOTO = SHARED / "data" / "coco" / "000000000139.jpg"
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+    p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
+    return {"p50": round(float(p50), 1), "p95": round(float(p95), 1), "p99": round(float(p99), 1)}
+
+
+# ---------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    base: str
+    nats_url: str
+    procs: list[subprocess.Popen[bytes]]
+
+
+@contextlib.asynccontextmanager
+async def stack(workers: tuple[str, ...], log_dir: Path) -> AsyncIterator[Stack]:
+    """nats-server in-process; gateway and workers as `sightwire` processes, stopped by pid."""
+    async with EmbeddedNatsServer(log_dir / "nats") as server:
+        nc = await connect(NatsSettings(nats_url=server.url), "bench")
+        await provision(nc.jetstream(), NatsSettings(nats_url=server.url))
+        await drain_quietly(nc, 5)
+        port = free_port()
+        env = {
+            **os.environ,
+            "SIGHTWIRE_NATS_URL": server.url,
+            "SIGHTWIRE_MODEL_DIR": str(SHARED / "models"),
+            "SIGHTWIRE_PORT": str(port),
+            "SIGHTWIRE_LOG_LEVEL": "WARNING",
+            "SIGHTWIRE_UPLOAD_RATE_PER_S": "100",
+            "XDG_CACHE_HOME": str(log_dir / "cache"),
+        }
+        procs = []
+        for args in (("gateway",), *(("worker", kind) for kind in workers)):
+            log = (log_dir / f"{'-'.join(args)}.log").open("wb")
+            command = [sys.executable, "-m", "shared.cli", *args]
+            procs.append(subprocess.Popen(command, env=env, stderr=log, stdout=log))  # noqa: ASYNC220 - set-up only
+        base = f"http://127.0.0.1:{port}"
+        try:
+            await wait_ready(base, needs_detector=bool(workers))
+            yield Stack(base, server.url, procs)
+        finally:
+            for proc in reversed(procs):
+                if proc.poll() is None:
+                    os.kill(proc.pid, signal.SIGTERM)
+            for proc in procs:
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+async def wait_ready(base: str, needs_detector: bool, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    path = "/stream/ready" if needs_detector else "/stream/health"
+    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(path)).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"gateway at {base} not ready")
+
+
+async def create_session(base: str, **config: Any) -> tuple[str, str]:
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        response = await client.post("/stream/sessions", json=config)
+        response.raise_for_status()
+        body = response.json()
+        return body["client_id"], body["token"]
+
+
+# ---------------------------------------------------------------- SSE client
+
+
+async def sse_lags(
+    host: str,
+    port: int,
+    path: str,
+    until: float,
+    measure_from: float,
+    lags: list[float],
+    hub: list[float] | None = None,
+) -> int:
+    """One raw SSE connection; appends capture-to-arrival lags (ms) of results arriving in the window,
+    and to `hub` the capture-to-gateway part (the message's own `latency_ms`, stamped by the hub)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    await writer.drain()
+    received = 0
+    try:
+        while True:
+            remaining = until - time.time()
+            if remaining <= 0:
+                break
+            try:
+                line = await asyncio.wait_for(reader.readline(), remaining)
+            except TimeoutError:
+                break
+            if not line:
+                break
+            if not line.startswith(b"data: {"):
+                continue
+            arrived = time.time_ns()
+            body = json.loads(line[6:])
+            if body.get("type") == "detection_result" and arrived / 1e9 >= measure_from:
+                lags.append((arrived - body["data"]["timestamp"] * 1e9) / 1e6)
+                if hub is not None:
+                    hub.append(body["data"]["latency_ms"])
+                received += 1
+    finally:
+        writer.close()
+    return received
+
+
+async def client_process_main(host: str, port: int, path: str, count: int) -> None:
+    """`client` mode: `count` SSE connections until SIGTERM; prints, per connection, its
+    (arrival time s, capture-to-arrival lag ms) pairs as JSON."""
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    samples: list[list[tuple[float, float]]] = [[] for _ in range(count)]
+    tasks = [asyncio.create_task(record(host, port, path, samples[i])) for i in range(count)]
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    failed = sum(1 for r in results if isinstance(r, Exception) and not isinstance(r, asyncio.CancelledError))
+    print(json.dumps({"samples": samples, "failed": failed}))
+
+
+async def record(host: str, port: int, path: str, out: list[tuple[float, float]]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    try:
+        while line := await reader.readline():
+            if line.startswith(b"data: {"):
+                arrived = time.time_ns()
+                body = json.loads(line[6:])
+                if body.get("type") == "detection_result":
+                    out.append((arrived / 1e9, (arrived - body["data"]["timestamp"] * 1e9) / 1e6))
+    finally:
+        writer.close()
+
+
+def spawn_clients(base: str, path: str, count: int) -> subprocess.Popen[bytes]:
+    host_port = base.removeprefix("http://")
+    args = [sys.executable, "-m", "benchmarks.gateway_fanout", "client", "--target", host_port, "--path", path]
+    args += ["--count", str(count)]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
+
+
+# ---------------------------------------------------------------- (a) latency
+
+
+def photo_jpeg() -> bytes:
+    photo = cv2.imread(str(PHOTO))
+    assert photo is not None, PHOTO
+    image = cv2.resize(photo, (640, 480), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    return bytes(buf.tobytes())
+
+
+async def feed_frames(base: str, sid: str, token: str, fps: float, until: float) -> int:
+    jpeg, sent = photo_jpeg(), 0
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        start = time.monotonic()
+        while time.time() < until:
+            await asyncio.sleep(max(0.0, start + sent / fps - time.monotonic()))
+            url = f"/stream/process/{sid}?token={token}&timestamp={time.time():.6f}&frame_id=b{sent}"
+            response = await client.post(url, content=jpeg, headers={"Content-Type": "image/jpeg"})
+            response.raise_for_status()
+            sent += 1
+    return sent
+
+
+async def latency(seconds: float, fps: float, depth: bool) -> dict[str, Any]:
+    workers = ("detector", "depth") if depth else ("detector",)
+    with tempfile.TemporaryDirectory() as tmp:
+        async with stack(workers, Path(tmp)) as s:
+            sid, token = await create_session(s.base, fps_limit=30, enable_depth=depth, depth_fps=5)
+            host, port = s.base.removeprefix("http://").split(":")
+            warmup = time.time() + 3
+            until = warmup + seconds
+            lags: list[float] = []
+            hub: list[float] = []
+            path = f"/stream/events/{sid}?token={token}"
+            reader = asyncio.create_task(sse_lags(host, int(port), path, until + 2, warmup, lags, hub))
+            await asyncio.sleep(0.5)
+            sent = await feed_frames(s.base, sid, token, fps, until)
+            received = await reader
+    return {
+        "frames": sent,
+        "results_measured": received,
+        "fps": fps,
+        "depth": depth,
+        "capture_to_client_ms": percentiles(lags),
+        "capture_to_gateway_ms": percentiles(hub),
+        "gateway_to_client_ms": percentiles([a - b for a, b in zip(lags, hub, strict=True)]),
+    }
+
+
+# ---------------------------------------------------------------- (b) fan-out
+
+
+async def fake_detector(nats_url: str, sid: str, fps: float, stop: asyncio.Event) -> int:
+    """Publish detector-shaped results (3 boxes) to RESULTS at `fps`, capture time = now."""
+    nc = await connect(NatsSettings(nats_url=nats_url), "bench-detector")
+    js = nc.jetstream()
+    boxes = [Box(0.1 * i, 0.2, 0.1 * i + 0.08, 0.9, 0.9, 0, "person") for i in range(3)]
+    sent, start = 0, time.monotonic()
+    try:
+        while not stop.is_set():
+            await asyncio.sleep(max(0.0, start + sent / fps - time.monotonic()))
+            t = now_ns()
+            det = Detections(
+                sid=sid, seq=t // 1_000_000, captured_at_ns=t, started_at_ns=t, finished_at_ns=t + 9_000_000,
+                worker="bench", model="fake", width=640, height=480, boxes=boxes,
+            )  # fmt: skip
+            await js.publish(subjects.results(sid, subjects.ResultKind.DET), det.to_bytes())
+            sent += 1
+    finally:
+        await drain_quietly(nc, 5)
+    return sent
+
+
+async def session_streams(base: str, sid: str, token: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        stats = await client.get(f"/stream/sessions/{sid}/stats", headers={"Authorization": f"Bearer {token}"})
+        streams: dict[str, Any] = stats.json().get("streams", {})
+        return streams
+
+
+async def fanout_step(s: Stack, clients: int, seconds: float, procs_per_step: int) -> dict[str, Any]:
+    """Connect `clients` (fps_limit 10), wait until all are in, measure `seconds`, disconnect."""
+    sid, token = await create_session(s.base, fps_limit=10, enable_depth=False)
+    path = f"/stream/events/{sid}?token={token}&fps_limit=10"
+    stop = asyncio.Event()
+    detector = asyncio.create_task(fake_detector(s.nats_url, sid, 10, stop))
+    share = [clients // procs_per_step + (1 if i < clients % procs_per_step else 0) for i in range(procs_per_step)]
+    procs = [spawn_clients(s.base, path, n) for n in share if n]
+    deadline = time.monotonic() + 30 + clients / 50
+    while (await session_streams(s.base, sid, token)).get("clients", 0) < clients:
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    start = time.time() + 1.0
+    await asyncio.sleep(1.0 + seconds)
+    end = time.time()
+    streams = await session_streams(s.base, sid, token)
+    for proc in procs:
+        os.kill(proc.pid, signal.SIGTERM)
+    lags: list[float] = []
+    counts: list[int] = []
+    failed = 0
+    for proc in procs:
+        out, _ = await asyncio.to_thread(proc.communicate, None, 120)
+        body = json.loads(out or b'{"samples": [], "failed": 0}')
+        failed += body["failed"]
+        for connection in body["samples"]:
+            window = [lag for arrived, lag in connection if start <= arrived <= end]
+            lags += window
+            counts.append(len(window))
+    stop.set()
+    await detector
+    expected = 10 * seconds
+    return {
+        "clients": clients,
+        "connected": streams.get("clients"),
+        "failed": failed,
+        "gateway_latency_ms": streams.get("latency_ms"),
+        "lag_ms": percentiles(lags),
+        "results_per_client_s": round(float(np.mean(counts)) / seconds, 2) if counts else 0.0,
+        "min_results_per_client_s": round(min(counts) / seconds, 2) if counts else 0.0,
+        "complete": bool(counts) and min(counts) >= 0.9 * expected and failed == 0,
+    }
+
+
+async def fanout(steps: list[int], seconds: float, procs_per_step: int) -> dict[str, Any]:
+    rows = []
+    best = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        async with stack((), Path(tmp)) as s:
+            for clients in steps:
+                row = await fanout_step(s, clients, seconds, procs_per_step)
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+                if row["complete"] and row["lag_ms"]["p99"] < 100:
+                    best = clients
+                else:
+                    break
+    return {"max_clients_p99_under_100ms": best, "steps": rows}
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="mode", required=True)
+    lat = sub.add_parser("latency")
+    lat.add_argument("--seconds", type=float, default=20)
+    lat.add_argument("--fps", type=float, default=15)
+    lat.add_argument("--no-depth", action="store_true", help="detector only (depth off)")
+    fan = sub.add_parser("fanout")
+    fan.add_argument("--steps", default="50,100,200,400,800,1200,1600")
+    fan.add_argument("--seconds", type=float, default=8)
+    fan.add_argument("--client-procs", type=int, default=2)
+    cli = sub.add_parser("client")
+    cli.add_argument("--target", required=True)
+    cli.add_argument("--path", required=True)
+    cli.add_argument("--count", type=int, required=True)
+    args = parser.parse_args()
+    if args.mode == "client":
+        host, port = args.target.split(":")
+        asyncio.run(client_process_main(host, int(port), args.path, args.count))
+        return
+    if args.mode == "latency":
+        result = asyncio.run(latency(args.seconds, args.fps, not args.no_depth))
+    else:
+        steps = [int(n) for n in args.steps.split(",")]
+        result = asyncio.run(fanout(steps, args.seconds, args.client_procs))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

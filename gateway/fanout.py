@@ -1,0 +1,329 @@
+"""Per-client delivery: latest wins, `fps_limit` results per second at most, never blocking the hub.
+
+A hub hands every result to every subscription with `offer()`, which is
+synchronous and O(1): it only replaces the subscription's single pending slot.
+So a viewer that reads slowly (or a stalled TCP connection) costs the hub
+nothing and slows no other viewer; it merely sees fewer, fresher results.
+Per subscription the memory is bounded: one pending result, a small deque of
+errors (`client_buffer`), and during a resume a bounded replay backlog.
+
+Rate: a token bucket per client (rate `fps_limit`, depth `BURST`) decides when
+the pending result may go; in between, newer results replace it (counted as
+skipped). On average a client gets at most `fps_limit` results per second (at
+most one more in any single second), and input that runs at or below its rate
+is passed on the moment it arrives.
+
+Ordering rules a client can rely on:
+- detection results arrive with `seq` strictly increasing;
+- event ids (the RESULTS stream sequence, the SSE `id:`) strictly increase, so a
+  reconnect with `Last-Event-ID` never repeats an event;
+- errors bypass the FPS limiter (a client must learn that its frames fail) but
+  are bounded, oldest dropped first;
+- a resume replays the missed results in order, unthrottled (catch-up), then
+  joins the live stream without a gap or a duplicate (see `begin_replay`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgpack
+import numpy as np
+
+MessageKind = Literal["detection_result", "error", "closed"]
+
+# Depth of the per-client token bucket (rate = fps_limit). Exactly 1 would make a
+# result that arrives a little late push every later slot back for good when the input
+# runs at the client's own rate (lag only ever grows); a depth of 2 absorbs a late
+# arrival of up to one interval, so jitter adds no latency, while the average rate
+# stays at fps_limit and any one second holds at most one result more.
+BURST = 2.0
+
+
+@dataclass(slots=True)
+class OutMessage:
+    """One message for clients, encoded at most once per format and shared by all of them."""
+
+    event_id: int
+    kind: MessageKind
+    payload: dict[str, Any]
+    seq: int | None = None
+    captured_at_ns: int | None = None
+    _json: str | None = field(default=None, repr=False)
+    _msgpack: bytes | None = field(default=None, repr=False)
+    _wire: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    def json_text(self) -> str:
+        if self._json is None:
+            self._json = json.dumps(self.payload, separators=(",", ":"))
+        return self._json
+
+    def msgpack_bytes(self) -> bytes:
+        if self._msgpack is None:
+            self._msgpack = msgpack.packb(self.payload, use_bin_type=True)
+        return self._msgpack
+
+    def wire(self, form: str, encode: Callable[[OutMessage], bytes]) -> bytes:
+        """Any other encoding (an SSE frame), built by the first client that needs it."""
+        body = self._wire.get(form)
+        if body is None:
+            body = self._wire[form] = encode(self)
+        return body
+
+
+@dataclass(slots=True)
+class DeliveryCounters:
+    """Cumulative counters shared by the subscriptions of one scope (a hub or the process)."""
+
+    delivered: int = 0
+    skipped: int = 0
+
+
+Listener = Callable[["ClientSubscription", OutMessage], None]
+
+
+class ClientSubscription:
+    """What one connected client reads from: `await next(timeout)`."""
+
+    def __init__(
+        self,
+        sid: str,
+        transport: str,
+        fps_limit: int,
+        session_fps: int,
+        buffer: int,
+        on_delivered: Listener | None = None,
+        on_skipped: Listener | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sid = sid
+        self.transport = transport
+        self.requested_fps = fps_limit
+        self.fps_limit = min(fps_limit, session_fps)
+        self.buffer = max(1, buffer)
+        self.delivered = 0
+        self.skipped = 0
+        self.errors_dropped = 0
+        self._on_delivered = on_delivered
+        self._on_skipped = on_skipped
+        self._clock = clock
+        self._latest: OutMessage | None = None
+        self._errors: deque[OutMessage] = deque()
+        self._closed: OutMessage | None = None
+        self._finished = False
+        self._wake = asyncio.Event()
+        self._tokens = 1.0
+        self._tokens_at = clock()
+        self._last_seq = -1
+        self._last_event_id = 0
+        self._replaying = False
+        self._backlog: deque[OutMessage] = deque()
+        self._held: deque[OutMessage] = deque()
+        self._backlog_room = asyncio.Event()
+
+    # ---- producer side (the hub) ----
+
+    def set_session_fps(self, session_fps: int) -> None:
+        """The session's fps_limit changed: a client override never exceeds it."""
+        self.fps_limit = max(1, min(self.requested_fps, session_fps))
+
+    def offer(self, msg: OutMessage) -> None:
+        """Hand over a live message; never blocks, never grows without bound."""
+        if self._closed is not None:
+            return
+        if self._replaying and msg.kind != "closed":
+            self._hold(msg)
+            return
+        self._accept(msg)
+
+    def close(self, msg: OutMessage) -> None:
+        """Queue the final event; `next()` returns it after pending errors, then nothing more."""
+        if self._closed is None:
+            self._closed = msg
+            self._replaying = False
+            self._wake.set()
+            self._backlog_room.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    # ---- resume (Last-Event-ID) ----
+
+    def begin_replay(self, last_event_id: int) -> None:
+        """Hold live messages while the missed ones are fetched from RESULTS.
+
+        Live messages that arrive meanwhile are kept (bounded) and released by
+        `end_replay`, minus those the replay already delivered: the replay and
+        the live feed overlap, never leave a hole between them.
+        """
+        self._last_event_id = last_event_id
+        self._replaying = True
+
+    async def replay(self, msg: OutMessage, wait_s: float) -> bool:
+        """Queue one replayed message, waiting (at most `wait_s`) while the backlog is full."""
+        deadline = self._clock() + wait_s
+        while len(self._backlog) >= self.buffer and self._closed is None:
+            self._backlog_room.clear()
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return False
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._backlog_room.wait()
+            except TimeoutError:
+                return False
+        if self._closed is not None or not self._is_new(msg):
+            return self._closed is None
+        self._mark_queued(msg)
+        self._backlog.append(msg)
+        self._wake.set()
+        return True
+
+    def end_replay(self) -> None:
+        """Switch to live: release the held live messages that the replay did not cover."""
+        self._replaying = False
+        held, self._held = self._held, deque()
+        for msg in held:
+            self._accept(msg)
+        self._wake.set()
+
+    # ---- consumer side (the transport) ----
+
+    async def next(self, timeout: float) -> OutMessage | None:  # noqa: ASYNC109 - the GATEWAY.md interface
+        """The next message to send, or None when nothing is due within `timeout`.
+
+        After the final `closed` message has been returned, always None at once.
+        """
+        deadline = self._clock() + timeout
+        while True:
+            self._wake.clear()
+            msg = self._take()
+            if msg is not None or self._finished:
+                return msg
+            now = self._clock()
+            wait = deadline - now
+            if self._latest is not None and not self._replaying:
+                wait = min(wait, self._due_in(now))
+            if wait <= 0:
+                if now >= deadline:
+                    return None
+                continue
+            try:
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    # ---- internals ----
+
+    def _take(self) -> OutMessage | None:
+        if self._finished:
+            return None
+        if self._backlog:
+            self._backlog_room.set()
+            return self._deliver(self._backlog.popleft())
+        if self._errors:
+            return self._deliver(self._errors.popleft())
+        if self._latest is not None and not self._replaying and self._take_token():
+            msg, self._latest = self._latest, None
+            return self._deliver(msg)
+        if self._closed is not None and not self._backlog:
+            self._finished = True
+            return self._closed
+        return None
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(BURST, self._tokens + (now - self._tokens_at) * self.fps_limit)
+        self._tokens_at = now
+
+    def _take_token(self) -> bool:
+        self._refill(self._clock())
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def _due_in(self, now: float) -> float:
+        """Seconds until the next send is allowed."""
+        self._refill(now)
+        return max(0.0, (1.0 - self._tokens) / self.fps_limit)
+
+    def _deliver(self, msg: OutMessage) -> OutMessage:
+        self.delivered += 1
+        if self._on_delivered is not None:
+            self._on_delivered(self, msg)
+        return msg
+
+    def _skip(self, msg: OutMessage) -> None:
+        self.skipped += 1
+        if self._on_skipped is not None:
+            self._on_skipped(self, msg)
+
+    def _is_new(self, msg: OutMessage) -> bool:
+        if msg.event_id <= self._last_event_id:
+            return False
+        return msg.kind != "detection_result" or msg.seq is None or msg.seq > self._last_seq
+
+    def _mark_queued(self, msg: OutMessage) -> None:
+        self._last_event_id = msg.event_id
+        if msg.kind == "detection_result" and msg.seq is not None:
+            self._last_seq = msg.seq
+
+    def _hold(self, msg: OutMessage) -> None:
+        if len(self._held) >= max(self.buffer, 64):
+            self._skip(self._held.popleft())
+        self._held.append(msg)
+
+    def _accept(self, msg: OutMessage) -> None:
+        if msg.kind == "closed":
+            self.close(msg)
+            return
+        if not self._is_new(msg):
+            return
+        if msg.kind == "error":
+            self._accept_error(msg)
+        else:
+            if self._latest is not None:
+                self._skip(self._latest)
+            self._latest = msg
+        self._mark_queued(msg)
+        self._wake.set()
+
+    def _accept_error(self, msg: OutMessage) -> None:
+        # Event ids must stay increasing on the wire: a pending result older than this
+        # error can no longer be sent after it, so it counts as skipped.
+        if self._latest is not None:
+            self._skip(self._latest)
+            self._latest = None
+        if len(self._errors) >= self.buffer:
+            self._errors.popleft()
+            self.errors_dropped += 1
+        self._errors.append(msg)
+
+
+class LatencyWindow:
+    """The most recent capture-to-send latencies (ms), for p50/p95/p99 in the stats."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+
+    def add(self, value_ms: float) -> None:
+        self._values.append(value_ms)
+
+    def percentiles(self) -> dict[str, float | None]:
+        if not self._values:
+            return {"p50": None, "p95": None, "p99": None, "count": 0}
+        p50, p95, p99 = np.percentile(np.fromiter(self._values, dtype=np.float64), [50, 95, 99])
+        return {
+            "p50": round(float(p50), 1),
+            "p95": round(float(p95), 1),
+            "p99": round(float(p99), 1),
+            "count": len(self._values),
+        }

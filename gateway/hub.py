@@ -1,0 +1,361 @@
+"""Result hubs: one shared RESULTS subscription per session per gateway process.
+
+However many viewers a session has on this gateway, one hub reads the
+session's results (`sw.results.<sid>.>`) once, through an ordered ephemeral
+JetStream consumer that starts at new messages, fuses them once (tracker,
+depth, distances; `gateway.results`) and offers the finished message to each
+viewer's `ClientSubscription` (`gateway.fanout`), which never blocks. The
+models therefore run once per frame whatever the number of viewers, and a slow
+viewer slows nobody else.
+
+Lifecycle: a hub is created by the first `subscribe()` of a session and closed
+`hub_grace_s` after its last viewer leaves (a page reload reuses it). When the
+session ends (DELETE, expiry, elsewhere via the KV watch) `session_closed`
+sends every viewer a final `closed` event. Config changes in the session record
+(threshold, classes, tracking, camera, calibration, fps) apply from the next
+result on: the registry follows the sw-sessions bucket.
+
+Resume (`last_event_id`): the subscription holds live messages while
+`gateway.replay` reads the missed ones from the RESULTS stream, then joins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from nats.js import api
+
+from gateway import replay
+from gateway.fanout import ClientSubscription, DeliveryCounters, LatencyWindow, OutMessage
+from gateway.results import PipelineLimits, ResultPipeline
+from shared import subjects
+from shared.envelopes import now_ns
+from shared.errors import ErrorCode
+from shared.sessions import SessionConfig, SessionRecord
+
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+
+    from gateway.runtime import GatewayRuntime
+    from gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+WATCH_RETRY_S = 1.0
+HUB_STOP_TIMEOUT_S = 2.0
+
+
+def closed_message(code: str, message: str) -> OutMessage:
+    """The final event of a stream; event id 0 = not a RESULTS message (no SSE `id:`)."""
+    payload = {"type": "session_closed", "error": message, "error_code": str(code), "timestamp": time.time()}
+    return OutMessage(0, "closed", payload)
+
+
+def pipeline_limits(settings: GatewaySettings) -> PipelineLimits:
+    return PipelineLimits(settings.depth_max_age_ms, settings.scale_ema_alpha, settings.scale_max_age_s)
+
+
+class SessionHub:
+    """The one RESULTS reader of a session in this process, and its viewers."""
+
+    def __init__(self, registry: HubRegistry, sid: str, config: SessionConfig) -> None:
+        self.registry = registry
+        self.sid = sid
+        self.config = config
+        self.pipeline = ResultPipeline(sid, config, pipeline_limits(registry.settings))
+        self.subs: set[ClientSubscription] = set()
+        self.counters = DeliveryCounters()
+        self.latency = LatencyWindow()
+        self.results = 0
+        self.closed = False
+        self._psub: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._linger: asyncio.Task[None] | None = None
+        self._ending: asyncio.Task[None] | None = None
+
+    async def start(self, js: JetStreamContext) -> None:
+        self._psub = await js.subscribe(
+            subjects.session_results(self.sid),
+            stream=subjects.RESULTS_STREAM,
+            ordered_consumer=True,
+            deliver_policy=api.DeliverPolicy.NEW,
+            idle_heartbeat=5.0,
+        )
+        self._task = asyncio.create_task(self._read(), name=f"hub-{self.sid}")
+
+    async def _read(self) -> None:
+        """Read until closed; if the subscription dies instead, end the viewers' streams so they
+        reconnect (and resume with Last-Event-ID) rather than wait forever on a dead hub."""
+        try:
+            async for msg in self._psub.messages:
+                await self._handle(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the NATS subscription failed
+            log.warning("result subscription failed", extra={"sid": self.sid, "error": repr(exc)})
+        if not self.closed:
+            final = closed_message(ErrorCode.UNAVAILABLE, "result stream interrupted; reconnect to resume")
+            self._ending = asyncio.create_task(self.registry.abandon(self, final), name=f"hub-end-{self.sid}")
+
+    async def _handle(self, msg: Any) -> None:
+        try:
+            out = await asyncio.to_thread(self.pipeline.handle, msg.subject, msg.data, msg.metadata.sequence.stream)
+        except Exception:  # a bug in fusion must not end the session's stream
+            log.exception("result handling failed", extra={"sid": self.sid})
+            return
+        if out is not None:
+            self.publish(out)
+
+    def publish(self, out: OutMessage) -> None:
+        if out.kind == "detection_result":
+            self.results += 1
+        for sub in list(self.subs):
+            sub.offer(out)
+
+    def apply_config(self, config: SessionConfig) -> None:
+        """A new session config: it applies to the next result, and its fps to every viewer at once."""
+        self.config = config
+        self.pipeline.set_config(config)
+        for sub in self.subs:
+            sub.set_session_fps(config.fps_limit)
+
+    def add(self, sub: ClientSubscription) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        self.subs.add(sub)
+
+    def remove(self, sub: ClientSubscription) -> None:
+        self.subs.discard(sub)
+        if not self.subs and not self.closed and self._linger is None:
+            self._linger = asyncio.create_task(self._close_when_idle(), name=f"hub-linger-{self.sid}")
+
+    async def _close_when_idle(self) -> None:
+        await asyncio.sleep(self.registry.settings.hub_grace_s)
+        if not self.subs:
+            self._linger = None
+            await self.registry.retire(self)
+
+    async def finish(self, final: OutMessage | None) -> None:
+        """Stop reading; send `final` to every viewer first. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        if final is not None:
+            for sub in list(self.subs):
+                sub.close(final)
+        if self._linger is not None and self._linger is not asyncio.current_task():
+            self._linger.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self._task, HUB_STOP_TIMEOUT_S)
+        if self._psub is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._psub.unsubscribe(), HUB_STOP_TIMEOUT_S)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "clients": len(self.subs),
+            "clients_by_transport": dict(Counter(s.transport for s in self.subs)),
+            "results": self.results,
+            "delivered": self.counters.delivered,
+            "skipped": self.counters.skipped,
+            "errors_dropped": sum(s.errors_dropped for s in self.subs),
+            "dropped": dict(self.pipeline.dropped),
+            "latency_ms": self.latency.percentiles(),
+        }
+
+
+class HubRegistry:
+    """All hubs of this gateway process (`runtime.hubs`)."""
+
+    def __init__(self, runtime: GatewayRuntime) -> None:
+        self.runtime = runtime
+        self.settings: GatewaySettings = runtime.settings
+        self.counters = DeliveryCounters()
+        self.latency = LatencyWindow()
+        self.dropped: Counter[str] = Counter()
+        self._hubs: dict[str, SessionHub] = {}
+        self._lock = asyncio.Lock()
+        self._watch: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        self._watch = asyncio.create_task(self._follow_sessions(), name="hub-session-watch")
+
+    async def close(self) -> None:
+        """Gateway shutdown: every viewer gets a final event (it may resume on another replica)."""
+        self._closing = True
+        final = closed_message(ErrorCode.UNAVAILABLE, "gateway shutting down; reconnect to resume")
+        for hub in list(self._hubs.values()):
+            await self._finish(hub, final)
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self._watch, HUB_STOP_TIMEOUT_S)
+
+    @asynccontextmanager
+    async def subscribe(
+        self, sid: str, transport: str, fps_limit: int, last_event_id: int | None = None
+    ) -> AsyncIterator[ClientSubscription]:
+        """A viewer of `sid` for the duration of the block.
+
+        No await lies between finding the hub and joining it (a lingering hub could close
+        in between), and a resuming viewer is in replay mode before it joins, so that no
+        live message reaches it ahead of the missed ones.
+        """
+        resume = (
+            last_event_id
+            if last_event_id is not None and await replay.resumable(self.runtime.js, last_event_id)
+            else None
+        )
+        hub = await self._hub_for(sid)
+        session_fps = hub.config.fps_limit if hub is not None else fps_limit
+        sub = self._new_subscription(sid, transport, fps_limit, session_fps, hub)
+        replayer: asyncio.Task[None] | None = None
+        try:
+            if hub is None:
+                sub.close(self._refusal())
+            else:
+                if resume is not None:
+                    sub.begin_replay(resume)
+                hub.add(sub)
+                if resume is not None:
+                    replayer = self._start_replay(hub, sub, resume)
+            yield sub
+        finally:
+            if replayer is not None:
+                replayer.cancel()
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(replayer, HUB_STOP_TIMEOUT_S)
+            if hub is not None:
+                hub.remove(sub)
+
+    async def session_closed(self, sid: str, code: str, message: str) -> None:
+        """The session ended: its viewers here get a final event and the hub stops."""
+        hub = self._hubs.get(sid)
+        if hub is not None:
+            await self._finish(hub, closed_message(code, message))
+
+    def apply_config(self, sid: str, config: SessionConfig) -> None:
+        """Apply a config this process just wrote at once (the KV watch confirms it shortly after)."""
+        hub = self._hubs.get(sid)
+        if hub is not None:
+            hub.apply_config(config)
+
+    def session_stats(self, sid: str) -> dict[str, Any]:
+        hub = self._hubs.get(sid)
+        if hub is None:
+            return {"clients": 0, "clients_by_transport": {}, "results": 0, "delivered": 0, "skipped": 0}
+        return hub.stats()
+
+    def global_stats(self) -> dict[str, Any]:
+        by_transport: Counter[str] = Counter()
+        dropped = Counter(self.dropped)
+        for hub in self._hubs.values():
+            by_transport.update(s.transport for s in hub.subs)
+            dropped.update(hub.pipeline.dropped)
+        return {
+            "sessions": len(self._hubs),
+            "clients": sum(by_transport.values()),
+            "clients_by_transport": dict(by_transport),
+            "delivered": self.counters.delivered,
+            "skipped": self.counters.skipped,
+            "dropped": dict(dropped),
+            "latency_ms": self.latency.percentiles(),
+        }
+
+    async def retire(self, hub: SessionHub) -> None:
+        """Close a hub without viewers (after its grace period)."""
+        await self._finish(hub, None)
+
+    async def abandon(self, hub: SessionHub, final: OutMessage) -> None:
+        """Close a hub whose subscription died; its viewers get `final`."""
+        await self._finish(hub, final)
+
+    # ---- internals ----
+
+    def _new_subscription(
+        self, sid: str, transport: str, fps_limit: int, session_fps: int, hub: SessionHub | None
+    ) -> ClientSubscription:
+        def delivered(sub: ClientSubscription, msg: OutMessage) -> None:
+            self.counters.delivered += 1
+            if hub is not None:
+                hub.counters.delivered += 1
+            if msg.captured_at_ns:
+                lag_ms = (now_ns() - msg.captured_at_ns) / 1e6
+                self.latency.add(lag_ms)
+                if hub is not None:
+                    hub.latency.add(lag_ms)
+
+        def skipped(sub: ClientSubscription, msg: OutMessage) -> None:
+            self.counters.skipped += 1
+            if hub is not None:
+                hub.counters.skipped += 1
+
+        return ClientSubscription(
+            sid, transport, fps_limit, session_fps, self.settings.client_buffer, delivered, skipped
+        )
+
+    def _refusal(self) -> OutMessage:
+        if self._closing:
+            return closed_message(ErrorCode.UNAVAILABLE, "gateway shutting down; reconnect to resume")
+        return closed_message(ErrorCode.SESSION_CLOSED, "session closed")
+
+    async def _hub_for(self, sid: str) -> SessionHub | None:
+        """The running hub of `sid`, started if needed; None if the session is gone."""
+        async with self._lock:
+            hub = self._hubs.get(sid)
+            if hub is not None and not hub.closed:
+                return hub
+            if self._closing:
+                return None
+            found = await self.runtime.sessions.get(sid)
+            if found is None or found[0].status == "closed":
+                return None
+            hub = SessionHub(self, sid, found[0].config)
+            await hub.start(self.runtime.js)
+            self._hubs[sid] = hub
+            return hub
+
+    def _start_replay(self, hub: SessionHub, sub: ClientSubscription, after: int) -> asyncio.Task[None]:
+        pipeline = ResultPipeline(hub.sid, hub.config, pipeline_limits(self.settings))
+        job = replay.Replay(self.runtime.js, hub.sid, after, pipeline, sub, self.settings)
+        return asyncio.create_task(job.run(), name=f"replay-{hub.sid}")
+
+    async def _finish(self, hub: SessionHub, final: OutMessage | None) -> None:
+        if self._hubs.get(hub.sid) is hub:
+            del self._hubs[hub.sid]
+            self.dropped.update(hub.pipeline.dropped)
+        await hub.finish(final)
+
+    async def _follow_sessions(self) -> None:
+        """Apply session record changes to running hubs; survive NATS reconnects."""
+        while True:
+            try:
+                async for sid, record in self.runtime.sessions.watch():
+                    await self._on_record(sid, record)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a broken watcher (reconnect): start a fresh one
+                log.warning("hub session watch failed", extra={"error": repr(exc)})
+            await asyncio.sleep(WATCH_RETRY_S)
+
+    async def _on_record(self, sid: str, record: SessionRecord | None) -> None:
+        hub = self._hubs.get(sid)
+        if hub is None:
+            return
+        if record is None or record.status == "closed":
+            code = record.error_code if record is not None and record.error_code else ErrorCode.SESSION_CLOSED
+            message = record.error_message if record is not None and record.error_message else "session closed"
+            await self._finish(hub, closed_message(code, message))
+            return
+        hub.apply_config(record.config)

@@ -1,0 +1,172 @@
+"""Result streams: SSE (`/stream/events/{id}`) and the two WebSockets (DESIGN.md section 4).
+
+SSE event naming (a deliberate departure from DESIGN.md, for the seed client):
+the seed's browser client reads results with `eventSource.onmessage`, which
+only fires for events without an `event:` field; DESIGN.md names them
+`event: detection_result`. Sending both forms would duplicate every result
+for a client that listens to both, and naming by default would silently break
+the seed client (and any client written against the seed API). So:
+- default: result and error events are unnamed (`onmessage`); the JSON's
+  `type` field ("detection_result" / "error") tells them apart, as the seed
+  client expects;
+- `?events=named`: they are named by type, `event: detection_result` and
+  `event: error_result` (not `error`, which would collide with EventSource's
+  own connection-error event), for `addEventListener` clients as in DESIGN.md;
+- in both modes the final event is named `event: session_closed` (data
+  `{"type": "session_closed", "error_code", "error", "timestamp"}`) and has no
+  `id:`, so a client's Last-Event-ID stays at the last result.
+Every result and error carries `id:` = its RESULTS stream sequence; a
+reconnect with `Last-Event-ID` (what EventSource sends by itself) or
+`?last_event_id=` resumes without gap or repeat within the retention window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.websockets import WebSocket
+
+from gateway import janitor, session_ops
+from gateway.deps import ApiKeyDep, AuthorizedSession, RuntimeDep
+from gateway.errors import ApiError, error_body, error_responses
+from gateway.fanout import OutMessage
+from gateway.runtime import GatewayRuntime
+from gateway.wsconn import WsConnection
+from shared.errors import ErrorCode
+from shared.sessions import SourceSpec
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/stream", tags=["streams"])
+
+EventNaming = Literal["message", "named"]
+IDLE_WAIT_S = 5.0
+NAMED = {"detection_result": "detection_result", "error": "error_result", "closed": "session_closed"}
+WS_POLICY_VIOLATION = 1008
+
+
+@router.get(
+    "/events/{client_id}",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(401, 403, 404, 422, 503)},
+    summary="Results as Server-Sent Events",
+)
+async def event_stream(
+    runtime: RuntimeDep,
+    record: AuthorizedSession,
+    fps_limit: Annotated[
+        int | None, Query(ge=1, le=30, description="At most this many results/s (<= session's)")
+    ] = None,
+    last_event_id: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
+    events: Annotated[EventNaming, Query(description="`named`: `event: detection_result` etc.")] = "message",
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> EventSourceResponse:
+    resume = last_event_id if last_event_id is not None else _event_id(last_event_id_header)
+    settings = runtime.settings
+    return EventSourceResponse(
+        _sse_events(runtime, record.sid, fps_limit, resume, events),
+        ping=settings.sse_ping_s,
+        send_timeout=settings.send_timeout_s * settings.max_send_timeouts,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _sse_events(
+    runtime: GatewayRuntime, sid: str, fps_limit: int | None, resume: int | None, naming: EventNaming
+) -> AsyncIterator[ServerSentEvent | bytes]:
+    """The SSE frames of one client; each message is encoded once for all clients of its form."""
+    async with runtime.hubs.subscribe(sid, "sse", fps_limit or 30, resume) as sub:
+        yield ServerSentEvent(retry=runtime.settings.sse_retry_ms, comment="connected")
+        while True:
+            msg = await sub.next(IDLE_WAIT_S)
+            await runtime.touch(sid)
+            if msg is None:
+                continue
+            yield msg.wire(f"sse-{naming}", lambda m: sse_event(m, naming).encode())
+            if msg.kind == "closed":
+                return
+
+
+def sse_event(msg: OutMessage, naming: EventNaming) -> ServerSentEvent:
+    """The SSE form of a message (see the module docstring for the naming rule)."""
+    name = NAMED[msg.kind] if naming == "named" or msg.kind == "closed" else None
+    event_id = str(msg.event_id) if msg.event_id > 0 else None
+    return ServerSentEvent(data=msg.json_text(), event=name, id=event_id)
+
+
+def _event_id(raw: str | None) -> int | None:
+    """A Last-Event-ID header we issued is a decimal stream sequence; anything else is ignored."""
+    if raw is None or not raw.strip().isdigit():
+        return None
+    return int(raw.strip())
+
+
+@router.websocket("/sessions/{client_id}/ws")
+async def session_socket(websocket: WebSocket, runtime: RuntimeDep, record: AuthorizedSession) -> None:
+    """Results out (JSON, or msgpack with `?format=msgpack`); frames and `config_update` in.
+
+    Query: `token` (or `Authorization: Bearer`), `format`, `fps_limit`, `last_event_id`.
+    """
+    await websocket.accept()
+    try:
+        fmt, fps_limit = _socket_options(websocket)
+        resume = _int_param(websocket, "last_event_id", 0, 2**63)
+    except ApiError as exc:
+        await _refuse(websocket, exc)
+        return
+    await WsConnection(runtime, websocket, record.sid, fmt).serve(fps_limit, resume)
+
+
+@router.websocket("/detection", dependencies=[ApiKeyDep])
+async def detection_socket(websocket: WebSocket, runtime: RuntimeDep) -> None:
+    """The seed's bidirectional endpoint: an implicit upload session for the life of the socket.
+
+    Frames in (`{"type": "frame", "image_data": base64, ...}` or binary JPEG),
+    `detection_result` out at `?fps_limit=` (default 10), `config_update` in.
+    The session is ended when the socket closes.
+    """
+    await websocket.accept()
+    try:
+        fmt, fps_limit = _socket_options(websocket)
+        changes = {"fps_limit": fps_limit} if fps_limit is not None else {}
+        record, _token = await session_ops.create_session(runtime, SourceSpec(type="upload"), changes)
+    except ApiError as exc:
+        await _refuse(websocket, exc)
+        return
+    try:
+        await WsConnection(runtime, websocket, record.sid, fmt).serve(None, None)
+    finally:
+        await _end_implicit_session(runtime, record.sid)
+
+
+async def _end_implicit_session(runtime: GatewayRuntime, sid: str) -> None:
+    """The socket was the session: end it (a failure is logged; expiry cleans up otherwise)."""
+    try:
+        await janitor.end_session(runtime, sid, ErrorCode.SESSION_CLOSED)
+    except Exception as exc:  # NATS down or draining at shutdown
+        log.warning("implicit session not ended", extra={"sid": sid, "error": repr(exc)})
+
+
+def _socket_options(websocket: WebSocket) -> tuple[Literal["json", "msgpack"], int | None]:
+    fmt = websocket.query_params.get("format", "json")
+    if fmt not in ("json", "msgpack"):
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "format must be json or msgpack")
+    return ("msgpack" if fmt == "msgpack" else "json"), _int_param(websocket, "fps_limit", 1, 30)
+
+
+def _int_param(websocket: WebSocket, name: str, low: int, high: int) -> int | None:
+    raw = websocket.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name} must be an integer in {low}..{high}")
+    return int(raw)
+
+
+async def _refuse(websocket: WebSocket, exc: ApiError) -> None:
+    """Tell the client why in the §4 error shape, then close with a policy-violation code."""
+    await websocket.send_json(error_body(exc.code, exc.message, exc.frame_id))
+    await websocket.close(code=WS_POLICY_VIOLATION, reason=exc.code.value)

@@ -1,0 +1,225 @@
+"""ClientSubscription rules: latest wins, fps cap, increasing seq and ids, bounded errors, resume joins.
+
+A hand-driven clock makes the FPS cap exact without sleeping; `next(0)` asks
+"what is due right now?".
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.fanout import ClientSubscription, LatencyWindow, OutMessage
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def result(event_id: int, seq: int) -> OutMessage:
+    return OutMessage(event_id, "detection_result", {"type": "detection_result", "data": {"seq": seq}}, seq=seq)
+
+
+def error(event_id: int) -> OutMessage:
+    return OutMessage(event_id, "error", {"type": "error", "error_code": "INVALID_IMAGE"})
+
+
+def closed() -> OutMessage:
+    return OutMessage(0, "closed", {"type": "session_closed"})
+
+
+def subscription(clock: Clock, fps: int = 2, session_fps: int = 30, buffer: int = 4) -> ClientSubscription:
+    return ClientSubscription("sid", "sse", fps, session_fps, buffer, clock=clock)
+
+
+async def drain_now(sub: ClientSubscription) -> list[OutMessage]:
+    out = []
+    while (msg := await sub.next(0)) is not None:
+        out.append(msg)
+    return out
+
+
+async def test_latest_wins_and_intermediate_results_count_as_skipped():
+    clock = Clock()
+    sub = subscription(clock, fps=2)
+    sub.offer(result(1, 10))
+    assert [m.seq for m in await drain_now(sub)] == [10]
+    for event_id, seq in ((2, 11), (3, 12), (4, 13)):
+        sub.offer(result(event_id, seq))
+    assert await drain_now(sub) == []  # the next slot is 0.5 s away
+    clock.now += 0.5
+    assert [m.seq for m in await drain_now(sub)] == [13]
+    assert sub.skipped == 2 and sub.delivered == 2
+
+
+async def test_fps_cap_over_a_simulated_stream():
+    clock = Clock()
+    sub = subscription(clock, fps=10)
+    delivered = []
+    for n in range(1, 151):  # 15 fps for 10 s
+        sub.offer(result(n, n))
+        delivered += await drain_now(sub)
+        clock.now += 1 / 15
+    clock.now += 1
+    delivered += await drain_now(sub)
+    assert 95 <= len(delivered) <= 102
+    seqs = [m.seq or 0 for m in delivered]
+    assert seqs == sorted(set(seqs))
+    assert sub.delivered + sub.skipped == 150
+
+
+async def test_session_fps_caps_the_client_override_and_follows_changes():
+    clock = Clock()
+    sub = subscription(clock, fps=20, session_fps=5)
+    assert sub.fps_limit == 5
+    sub.set_session_fps(30)
+    assert sub.fps_limit == 20
+    sub.set_session_fps(1)
+    assert sub.fps_limit == 1
+
+
+async def test_seq_never_goes_back_and_event_ids_never_repeat():
+    clock = Clock()
+    sub = subscription(clock, fps=30)
+    sub.offer(result(5, 50))
+    sub.offer(result(4, 60))  # older event id: a duplicate from an overlap
+    sub.offer(result(6, 40))  # older frame (out of order)
+    out = await drain_now(sub)
+    assert [(m.event_id, m.seq) for m in out] == [(5, 50)]
+
+
+async def test_errors_bypass_the_fps_limit_but_are_bounded():
+    clock = Clock()
+    sub = subscription(clock, fps=1, buffer=3)
+    sub.offer(result(1, 1))
+    await drain_now(sub)
+    for event_id in range(2, 8):
+        sub.offer(error(event_id))
+    out = await drain_now(sub)
+    assert [m.event_id for m in out] == [5, 6, 7]  # the newest three, at once
+    assert sub.errors_dropped == 3
+
+
+async def test_a_pending_result_older_than_an_error_is_skipped_to_keep_ids_increasing():
+    clock = Clock()
+    sub = subscription(clock, fps=1)
+    sub.offer(result(1, 1))
+    await drain_now(sub)
+    sub.offer(result(2, 2))
+    sub.offer(error(3))
+    clock.now += 1
+    sub.offer(result(4, 4))
+    out = await drain_now(sub)
+    assert [m.event_id for m in out] == [3, 4]
+    assert sub.skipped == 1
+
+
+async def test_close_comes_after_pending_errors_and_ends_the_subscription():
+    clock = Clock()
+    sub = subscription(clock)
+    sub.offer(error(1))
+    sub.close(closed())
+    sub.offer(result(2, 2))
+    out = await drain_now(sub)
+    assert [m.kind for m in out] == ["error", "closed"]
+    assert await sub.next(0.01) is None
+
+
+async def test_next_waits_for_an_offer():
+    sub = ClientSubscription("sid", "ws", 30, 30, 4)
+
+    async def later() -> None:
+        await asyncio.sleep(0.05)
+        sub.offer(result(1, 1))
+
+    task = asyncio.create_task(later())
+    msg = await sub.next(5)
+    await task
+    assert msg is not None and msg.seq == 1
+    assert await sub.next(0.01) is None
+
+
+async def test_resume_replays_in_order_then_joins_live_without_gap_or_duplicate():
+    clock = Clock()
+    sub = subscription(clock, fps=1, buffer=64)
+    sub.begin_replay(10)
+    sub.offer(result(13, 103))  # live, arrives while the replay runs: held
+    sub.offer(result(15, 105))
+    for event_id in (11, 12, 13):  # the replay overlaps the live feed at 13
+        assert await sub.replay(result(event_id, 90 + event_id), wait_s=1)
+    sub.end_replay()
+    out = await drain_now(sub)
+    assert [m.event_id for m in out] == [11, 12, 13, 15]
+
+
+async def test_resume_ignores_ids_at_or_below_last_event_id():
+    clock = Clock()
+    sub = subscription(clock, fps=30, buffer=8)
+    sub.begin_replay(20)
+    await sub.replay(result(20, 200), wait_s=1)
+    await sub.replay(result(21, 210), wait_s=1)
+    sub.end_replay()
+    assert [m.event_id for m in await drain_now(sub)] == [21]
+
+
+async def test_replay_waits_for_room_and_gives_up_on_a_reader_that_never_reads():
+    sub = ClientSubscription("sid", "sse", 30, 30, 2)
+    sub.begin_replay(0)
+    assert await sub.replay(result(1, 1), wait_s=0.05)
+    assert await sub.replay(result(2, 2), wait_s=0.05)
+    assert not await sub.replay(result(3, 3), wait_s=0.05)  # backlog full, nobody reads
+
+
+async def test_latency_window_percentiles():
+    window = LatencyWindow(size=100)
+    assert window.percentiles()["p50"] is None
+    for value in range(1, 101):
+        window.add(float(value))
+    stats = window.percentiles()
+    assert stats["p50"] == 50.5 and stats["p99"] is not None and 98 < stats["p99"] <= 100
+
+
+async def test_input_at_the_client_rate_is_never_delayed_by_jitter_or_a_late_result():
+    clock = Clock()
+    sub = subscription(clock, fps=10)
+    start = clock.now + 1
+    for n in range(50):
+        jitter = 0.01 if n % 2 else -0.01
+        late = 0.07 if n == 20 else 0.0  # one result 70 ms late
+        clock.now = start + n * 0.1 + jitter + late
+        sub.offer(result(n + 1, n + 1))
+        assert [m.seq for m in await drain_now(sub)] == [n + 1], n  # sent on arrival
+    assert sub.skipped == 0
+
+
+async def test_the_rate_stays_capped_after_an_idle_spell():
+    clock = Clock()
+    sub = subscription(clock, fps=2)
+    clock.now += 60  # idle: credit is capped at two results
+    sent = 0
+    for n in range(1, 31):  # then 30 results in one second
+        sub.offer(result(n, n))
+        sent += len(await drain_now(sub))
+        clock.now += 1 / 30
+    assert sent <= 2 + 2  # the bucket's depth plus one second's worth
+
+
+async def test_after_a_burst_input_at_the_client_rate_waits_no_longer_than_its_jitter():
+    clock = Clock()
+    sub = subscription(clock, fps=10)
+    for n in range(1, 31):  # a burst at 30/s drains the bucket
+        sub.offer(result(n, n))
+        await drain_now(sub)
+        clock.now += 1 / 30
+    start, waits = clock.now, []
+    for n in range(31, 131):  # then exactly the client's rate, +-10 ms of jitter, one result 70 ms late
+        arrival = start + (n - 31) * 0.1 + (0.01 if n % 2 else -0.01) + (0.07 if n == 80 else 0.0)
+        clock.now = max(clock.now, arrival)
+        sub.offer(result(n, n))
+        while not await drain_now(sub):
+            clock.now += 0.001
+        waits.append(clock.now - arrival)
+    assert max(waits[5:]) <= 0.021, waits  # never more than the jitter: waits do not pile up

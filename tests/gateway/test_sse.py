@@ -1,0 +1,222 @@
+"""SSE over a real socket: wire format, per-client FPS on a shared inference stream, resume.
+
+The gateway runs in uvicorn on 127.0.0.1; the FPS and resume tests use a real
+detector worker with the real model and a real COCO photo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from shared import subjects
+from shared.envelopes import Box, Detections, ErrorResult, now_ns
+from shared.natsserver import EmbeddedNatsServer
+from shared.subjects import ResultKind
+from tests.support.gateway_app import gateway_settings, poll_until, serving_gateway
+from tests.support.pipeline import jpeg_of, result_ids, start_workers
+from tests.support.procs import ComponentRunner
+from tests.support.sse import SseEvent, sse_events
+
+PHOTO = "000000000139.jpg"  # a living room with a person, chairs and a TV
+
+
+def det(sid: str, seq: int) -> bytes:
+    t = now_ns()
+    return Detections(
+        sid=sid, seq=seq, captured_at_ns=t, started_at_ns=t, finished_at_ns=t, worker="t", model="m",
+        width=640, height=480, boxes=[Box(0.2, 0.2, 0.4, 0.8, 0.9, 0, "person")],
+    ).to_bytes()  # fmt: skip
+
+
+async def create(client: httpx.AsyncClient, **body: object) -> tuple[str, str]:
+    response = await client.post("/stream/sessions", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["client_id"], response.json()["token"]
+
+
+async def raw_lines(source: AsyncIterator[str], until: str, limit: int = 200) -> list[str]:
+    lines: list[str] = []
+    async for line in source:
+        lines.append(line)
+        if line.startswith(until) or len(lines) > limit:
+            break
+    return lines
+
+
+async def test_wire_format_default_unnamed_named_on_request_and_final_event(
+    nats_server: EmbeddedNatsServer, js: JetStreamContext
+):
+    async with (
+        serving_gateway(gateway_settings(nats_server.url)) as (base, app),
+        httpx.AsyncClient(base_url=base, timeout=20) as client,
+    ):
+        sid, token = await create(client)
+        hubs = app.state.runtime.hubs
+        async with (
+            client.stream("GET", f"/stream/events/{sid}?token={token}") as plain,
+            client.stream("GET", f"/stream/events/{sid}?token={token}&events=named") as named,
+        ):
+            assert plain.status_code == 200 and plain.headers["content-type"].startswith("text/event-stream")
+            await poll_until(lambda: _clients(hubs, sid, 2))
+            seq_det = (await js.publish(subjects.results(sid, ResultKind.DET), det(sid, 1))).seq
+            err = ErrorResult(sid=sid, seq=2, code="INVALID_IMAGE", message="bad jpeg")
+            seq_err = (await js.publish(subjects.results(sid, ResultKind.ERROR), err.to_bytes())).seq
+            plain_iter, named_iter = plain.aiter_lines(), named.aiter_lines()
+            plain_lines = await raw_lines(plain_iter, 'data: {"type":"error"')
+            named_lines = await raw_lines(named_iter, 'data: {"type":"error"')
+            deleted = await client.delete(f"/stream/sessions/{sid}", headers={"Authorization": f"Bearer {token}"})
+            assert deleted.status_code == 204
+            closing = [line async for line in plain_iter]
+    assert any(line.startswith("retry: ") for line in plain_lines)
+    assert f"id: {seq_det}" in plain_lines and f"id: {seq_err}" in plain_lines
+    assert not any(line.startswith("event:") for line in plain_lines)  # EventSource.onmessage sees them
+    assert any(line.startswith('data: {"type":"detection_result"') for line in plain_lines)
+    assert "event: detection_result" in named_lines and "event: error_result" in named_lines
+    assert "event: session_closed" in closing  # and then the response ended
+    assert any('"error_code":"SESSION_CLOSED"' in line for line in closing)
+    assert not any(line.startswith("id:") for line in closing)
+
+
+async def _clients(hubs: object, sid: str, n: int) -> bool:
+    return bool(hubs.session_stats(sid)["clients"] == n)  # type: ignore[attr-defined]
+
+
+async def test_sse_needs_the_session_token(nats_server: EmbeddedNatsServer, js: JetStreamContext):
+    async with (
+        serving_gateway(gateway_settings(nats_server.url)) as (base, _app),
+        httpx.AsyncClient(base_url=base, timeout=20) as client,
+    ):
+        sid, _token = await create(client)
+        other_sid, other_token = await create(client)
+        missing = await client.get(f"/stream/events/{sid}")
+        wrong = await client.get(f"/stream/events/{sid}?token={other_token}")
+        bad_fps = await client.get(f"/stream/events/{other_sid}?token={other_token}&fps_limit=31")
+    assert (missing.status_code, missing.json()["error_code"]) == (401, "UNAUTHORIZED")
+    assert (wrong.status_code, wrong.json()["error_code"]) == (403, "FORBIDDEN")
+    assert (bad_fps.status_code, bad_fps.json()["error_code"]) == (422, "VALIDATION_ERROR")
+
+
+class Reader:
+    """Collects one SSE connection's detection results in a task."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str, headers: dict[str, str] | None = None) -> None:
+        self.events: list[SseEvent] = []
+        self.client, self.url, self.headers = client, url, headers or {}
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async with self.client.stream("GET", self.url, headers=self.headers) as response:
+            assert response.status_code == 200
+            async for event in sse_events(response):
+                if event.json()["type"] == "detection_result":
+                    self.events.append(event)
+
+    @property
+    def seqs(self) -> list[int]:
+        return [e.json()["data"]["seq"] for e in self.events]
+
+    @property
+    def ids(self) -> list[int]:
+        return [int(e.id or 0) for e in self.events]
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def feed(client: httpx.AsyncClient, sid: str, token: str, jpeg: bytes, fps: float, count: int) -> list[int]:
+    """POST `count` frames paced at `fps` (a schedule, not a wait for anything); returns their seqs."""
+    seqs, start = [], time.monotonic()
+    for n in range(count):
+        await asyncio.sleep(max(0.0, start + n / fps - time.monotonic()))
+        response = await client.post(
+            f"/stream/process/{sid}?token={token}&frame_id=f{n}", content=jpeg, headers={"Content-Type": "image/jpeg"}
+        )
+        assert response.status_code == 202, response.text
+        seqs.append(response.json()["seq"])
+    return seqs
+
+
+async def test_two_clients_at_2_and_10_fps_share_one_inference_per_frame(
+    nats_server: EmbeddedNatsServer, nc: NATS, js: JetStreamContext, components: ComponentRunner, coco_dir: Path
+):
+    await start_workers(components, nc, ("detector",))
+    jpeg = jpeg_of(coco_dir / PHOTO)
+    async with (
+        serving_gateway(gateway_settings(nats_server.url)) as (base, app),
+        httpx.AsyncClient(base_url=base, timeout=30) as client,
+    ):
+        sid, token = await create(client, fps_limit=15, enable_depth=False)
+        slow = Reader(client, f"/stream/events/{sid}?token={token}&fps_limit=2")
+        fast = Reader(client, f"/stream/events/{sid}?token={token}&fps_limit=10")
+        await poll_until(lambda: _clients(app.state.runtime.hubs, sid, 2))
+        fed = await feed(client, sid, token, jpeg, fps=15, count=75)
+
+        async def all_detected() -> bool:
+            return len(await result_ids(js, sid, ResultKind.DET)) >= len(fed)
+
+        await poll_until(all_detected, timeout_s=60, every_s=0.2)
+
+        async def last_delivered() -> bool:  # latest wins: the newest result always arrives
+            return bool(slow.seqs and fast.seqs and slow.seqs[-1] == fast.seqs[-1] == fed[-1])
+
+        await poll_until(last_delivered, timeout_s=10)
+        await slow.stop()
+        await fast.stop()
+        stats = app.state.runtime.hubs.session_stats(sid)
+    assert len(await result_ids(js, sid, ResultKind.DET)) == len(fed) == 75  # one inference per frame
+    assert await result_ids(js, sid, ResultKind.ERROR) == []
+    assert 7 <= len(slow.seqs) <= 13, slow.seqs
+    assert 30 <= len(fast.seqs) <= 56, fast.seqs
+    for reader in (slow, fast):
+        assert reader.seqs == sorted(set(reader.seqs)) and set(reader.seqs) <= set(fed)
+        assert reader.ids == sorted(set(reader.ids))
+    # a result overtaken by a newer one (detector requests run in parallel) is dropped as out of order
+    assert stats["results"] + stats["dropped"].get("out_of_order", 0) == 75, stats
+
+
+async def test_resume_with_last_event_id_has_no_gap_and_no_duplicate(
+    nats_server: EmbeddedNatsServer, nc: NATS, js: JetStreamContext, components: ComponentRunner, coco_dir: Path
+):
+    await start_workers(components, nc, ("detector",))
+    jpeg = jpeg_of(coco_dir / PHOTO)
+    async with (
+        serving_gateway(gateway_settings(nats_server.url)) as (base, app),
+        httpx.AsyncClient(base_url=base, timeout=30) as client,
+    ):
+        sid, token = await create(client, fps_limit=30, enable_depth=False)
+        url = f"/stream/events/{sid}?token={token}"
+        first = Reader(client, url)
+        await poll_until(lambda: _clients(app.state.runtime.hubs, sid, 1))
+        feeder = asyncio.create_task(feed(client, sid, token, jpeg, fps=5, count=60))
+        await poll_until(lambda: _at_least(first, 4), timeout_s=30)
+        await first.stop()
+        last_id = first.ids[-1]
+
+        async def missed_some() -> bool:
+            return len([i for i in await result_ids(js, sid, ResultKind.DET) if i > last_id]) >= 5
+
+        await poll_until(missed_some, timeout_s=30)
+        missed = [i for i in await result_ids(js, sid, ResultKind.DET) if i > last_id]
+        second = Reader(client, url, headers={"Last-Event-ID": str(last_id)})
+        await poll_until(lambda: _at_least(second, len(missed) + 4), timeout_s=30)
+        await second.stop()
+        feeder.cancel()
+        await asyncio.gather(feeder, return_exceptions=True)
+        skipped = app.state.runtime.hubs.session_stats(sid)["skipped"]
+    assert second.ids[: len(missed)] == missed  # exactly the missed results, in order, first
+    received = first.ids + second.ids
+    assert received == sorted(set(received))  # never a duplicate, never backwards
+    stored = [i for i in await result_ids(js, sid, ResultKind.DET) if i <= received[-1]]
+    assert len(set(stored) - set(received)) <= skipped  # anything else missing was replaced by a newer result
+
+
+async def _at_least(reader: Reader, n: int) -> bool:
+    return len(reader.events) >= n
