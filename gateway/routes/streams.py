@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.websockets import WebSocket
 
 from gateway import janitor, session_ops
 from gateway.deps import ApiKeyDep, AuthorizedSession, RuntimeDep
 from gateway.errors import ApiError, error_body, error_responses
-from gateway.fanout import OutMessage
+from gateway.fanout import ClientSubscription, OutMessage
 from gateway.runtime import GatewayRuntime
 from gateway.wsconn import WsConnection
 from shared.errors import ErrorCode
@@ -66,19 +68,25 @@ async def event_stream(
 ) -> EventSourceResponse:
     resume = last_event_id if last_event_id is not None else _event_id(last_event_id_header)
     settings = runtime.settings
+    # Join the hub before the response starts: EventSource's `onopen` fires on the
+    # headers, and a frame uploaded from there must already find this viewer.
+    # The background task closes the subscription even if the body never runs.
+    subscription = AsyncExitStack()
+    sub = await subscription.enter_async_context(runtime.hubs.subscribe(record.sid, "sse", fps_limit or 30, resume))
     return EventSourceResponse(
-        _sse_events(runtime, record.sid, fps_limit, resume, events),
+        _sse_events(runtime, record.sid, sub, events, subscription),
         ping=settings.sse_ping_s,
         send_timeout=settings.send_timeout_s * settings.max_send_timeouts,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(subscription.aclose),
     )
 
 
 async def _sse_events(
-    runtime: GatewayRuntime, sid: str, fps_limit: int | None, resume: int | None, naming: EventNaming
+    runtime: GatewayRuntime, sid: str, sub: ClientSubscription, naming: EventNaming, subscription: AsyncExitStack
 ) -> AsyncIterator[ServerSentEvent | bytes]:
     """The SSE frames of one client; each message is encoded once for all clients of its form."""
-    async with runtime.hubs.subscribe(sid, "sse", fps_limit or 30, resume) as sub:
+    try:
         yield ServerSentEvent(retry=runtime.settings.sse_retry_ms, comment="connected")
         while True:
             msg = await sub.next(IDLE_WAIT_S)
@@ -88,6 +96,8 @@ async def _sse_events(
             yield msg.wire(f"sse-{naming}", lambda m: sse_event(m, naming).encode())
             if msg.kind == "closed":
                 return
+    finally:
+        await subscription.aclose()
 
 
 def sse_event(msg: OutMessage, naming: EventNaming) -> ServerSentEvent:

@@ -220,3 +220,20 @@ async def test_resume_with_last_event_id_has_no_gap_and_no_duplicate(
 
 async def _at_least(reader: Reader, n: int) -> bool:
     return len(reader.events) >= n
+
+
+async def test_result_published_right_after_headers_is_not_missed(
+    nats_server: EmbeddedNatsServer, js: JetStreamContext
+):
+    """Regression: the viewer joined the hub only when the body started, so a frame sent
+    from EventSource's `onopen` (fired on the headers) could lose its result."""
+    async with (
+        serving_gateway(gateway_settings(nats_server.url)) as (base, _app),
+        httpx.AsyncClient(base_url=base, timeout=20) as client,
+    ):
+        sid, token = await create(client)
+        async with client.stream("GET", f"/stream/events/{sid}?token={token}") as stream:
+            assert stream.status_code == 200  # headers only: nothing of the body read yet
+            seq = (await js.publish(subjects.results(sid, ResultKind.DET), det(sid, 1))).seq
+            lines = await asyncio.wait_for(raw_lines(stream.aiter_lines(), f"id: {seq}"), 15)
+    assert f"id: {seq}" in lines
