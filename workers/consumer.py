@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 RESULT_KIND: dict[str, ResultKind] = {"detector": ResultKind.DET, "depth": ResultKind.DEPTH}
+# Faults of the frame itself. Every frame reaches the detector, so only the detector reports
+# them: a client sees one error per bad frame, not one per worker type. The depth worker
+# counts them as drops (reason "invalid_input").
+INPUT_ERRORS = frozenset({ErrorCode.INVALID_IMAGE, ErrorCode.INVALID_ENVELOPE, ErrorCode.UNSUPPORTED_VERSION})
+REPORTS_INPUT_ERRORS = "detector"
 
 Drop = Literal["stale", "depth_off"]
 
@@ -107,6 +112,9 @@ class FrameHandler:
             result = await self.runner.run(frame)
             result_kind = RESULT_KIND[self.kind]
         except SightwireError as exc:
+            if self._silenced(exc.code):
+                await _quiet(msg.ack())
+                return
             result = ErrorResult(frame.sid, frame.seq, exc.code.value, f"{self.kind}: {exc.message}", frame.frame_id)
             result_kind = ResultKind.ERROR
         if await self._publish(msg, subjects.results(frame.sid, result_kind), result):
@@ -120,6 +128,9 @@ class FrameHandler:
     async def _reject(self, msg: Msg, exc: Exception) -> None:
         """An unreadable frame: error result on its session's error subject, then terminate it."""
         code = exc.code if isinstance(exc, SightwireError) else ErrorCode.INVALID_ENVELOPE
+        if self._silenced(code):
+            await _quiet(msg.term())
+            return
         try:
             sid = subjects.check_sid(subjects.sid_of(msg.subject))
         except ValueError:
@@ -130,6 +141,13 @@ class FrameHandler:
         if await self._publish(msg, subjects.results(sid, ResultKind.ERROR), error):
             self.stats.result_published(error=True, processing_s=0.0, age_s=0.0)
             await _quiet(msg.term())
+
+    def _silenced(self, code: ErrorCode) -> bool:
+        """True (and counted) for an input fault that the detector reports instead of us."""
+        if self.kind == REPORTS_INPUT_ERRORS or code not in INPUT_ERRORS:
+            return False
+        self.stats.drop("invalid_input")
+        return True
 
     async def _publish(self, msg: Msg, subject: str, result: Envelope) -> bool:
         """Publish and await the PubAck; on failure nak the frame with a delay and return False."""

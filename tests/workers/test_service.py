@@ -123,6 +123,22 @@ async def test_depth_worker_publishes_grids_and_skips_frames_without_depth(
     assert not watcher.detections and not watcher.errors and len(watcher.depth) == 1
 
 
+async def test_depth_worker_counts_bad_frames_but_leaves_reporting_to_the_detector(
+    js: JetStreamContext, watcher: Watcher, components: ComponentRunner, coco_dir: Path
+) -> None:
+    """One bad frame must give a client one error, not one per worker type."""
+    procs = start_workers(components, "depth", 1)
+    photo = (coco_dir / "000000000139.jpg").read_bytes()
+    await publish_frame(js, frame("room", 1, photo[: len(photo) // 3]))
+    await publish_raw(js, "room", 2, b"\xc1 not msgpack")
+    await publish_frame(js, frame("room", 3, photo))
+    await until(watcher, lambda: len(watcher.depth) == 1, 60, "the good frame's depth map", procs)
+    await until(
+        watcher, lambda: watcher.counter("depth", "dropped_invalid_input") == 2, 30, "bad frames counted", procs
+    )
+    assert not watcher.errors
+
+
 async def publish_round_robin(
     js: JetStreamContext, jpegs: list[bytes], sessions: int, per_session: int
 ) -> set[tuple[str, int]]:
