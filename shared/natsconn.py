@@ -11,7 +11,6 @@ import asyncio
 import logging
 import ssl
 
-import nats
 from nats.aio.client import Client as NATS
 
 from shared.settings import NatsSettings
@@ -65,13 +64,16 @@ async def connect(settings: NatsSettings, name: str) -> NATS:
     async def on_error(exc: Exception) -> None:
         log.warning("nats error", extra={"servers": shown, "error": str(exc)})
 
+    nc = NATS()
+
     async def on_disconnect() -> None:
-        log.warning("nats disconnected", extra={"servers": shown})
+        closing = nc.is_closed or nc.is_draining
+        log.log(logging.INFO if closing else logging.WARNING, "nats disconnected", extra={"servers": shown})
 
     async def on_reconnect() -> None:
         log.info("nats reconnected", extra={"servers": shown})
 
-    nc = await nats.connect(
+    await nc.connect(
         **connect_options(settings, name),  # type: ignore[arg-type]
         error_cb=on_error,
         disconnected_cb=on_disconnect,
