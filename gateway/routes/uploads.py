@@ -63,11 +63,16 @@ def frame_id_of(raw: str | float | None) -> str | None:
     return text
 
 
+MAX_EPOCH_S = 1e11  # year ~5138: anything later is not a capture time
+
+
 def capture_ns(timestamp: float | None) -> int | None:
     """Seconds since the epoch (the seed's `Date.now() / 1000`); milliseconds tolerated."""
     if timestamp is None or not math.isfinite(timestamp) or timestamp <= 0:
         return None
     seconds = timestamp / 1000 if timestamp > 1e11 else timestamp
+    if seconds > MAX_EPOCH_S:  # absurd: publish_frame falls back to the receive time
+        return None
     return int(seconds * 1e9)
 
 

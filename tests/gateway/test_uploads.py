@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from nats.js import JetStreamContext
 
+from gateway.routes.uploads import capture_ns
 from shared import subjects
 from shared.envelopes import Frame
 from shared.natsserver import EmbeddedNatsServer
@@ -162,3 +163,14 @@ async def test_patch_applies_to_the_next_upload(gateway: Gateway, js: JetStreamC
     await gateway.client.post(session["upload_endpoint"], json=body)
     frame, _ = await last_frame(js, session["client_id"])
     assert (frame.depth, frame.max_age_ms) == (False, 500)
+
+
+@pytest.mark.parametrize("timestamp", [1.7e308, 1e200, -1.0, 0.0])
+def test_absurd_client_timestamps_are_ignored_not_a_500(timestamp: float):
+    """Regression (found by the schemathesis fuzz): 1.7e308 s overflowed int() -> 500."""
+    assert capture_ns(timestamp) is None
+
+
+def test_seconds_and_milliseconds_are_both_understood():
+    assert capture_ns(1_700_000_000.5) == 1_700_000_000_500_000_000
+    assert capture_ns(1_700_000_000_500.0) == 1_700_000_000_500_000_000
