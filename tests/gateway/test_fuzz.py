@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 import httpx
@@ -24,7 +25,8 @@ from shared.envelopes import Heartbeat, now_ns
 from shared.natsserver import EmbeddedNatsServer
 from tests.support.gateway_app import gateway_settings, poll_until, serving_gateway
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = int(os.environ.get("SIGHTWIRE_FUZZ_EXAMPLES", "25"))
+DERANDOMIZE = os.environ.get("SIGHTWIRE_FUZZ_RANDOM") != "1"  # CI: reproducible; set 1 to explore
 STREAM_TYPES = ("text/event-stream", "multipart/")
 ERROR_KEYS = {"type", "error", "error_code", "frame_id", "timestamp"}
 
@@ -44,6 +46,7 @@ def fuzz_operation(operation: Any, base_url: str, with_session: bool) -> None:
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
         database=None,
+        derandomize=DERANDOMIZE,
     )
     def check(case: Any, use_header: bool) -> None:
         if with_session:
