@@ -20,7 +20,7 @@ from shared.webrtc import IceServer
 class GatewaySettings(CommonSettings):
     """Settings of `sightwire gateway` (env prefix `SIGHTWIRE_`)."""
 
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     port: int = Field(8080, ge=0, le=65535, description="0 = pick a free port (tests).")
     public_base_url: str | None = Field(
         None, description="e.g. https://cv.example.com: session endpoints become absolute URLs on it."
@@ -45,7 +45,7 @@ class GatewaySettings(CommonSettings):
         4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest image; also capped by NATS max_payload."
     )
     max_image_side: int = Field(8192, ge=16, le=32_768, description="Largest accepted width or height in pixels.")
-    min_image_side: int = Field(8, ge=1, le=1024)
+    min_image_side: int = Field(8, ge=1, le=1024, description="Smallest accepted width or height in pixels.")
     upload_rate_per_s: float = Field(30.0, gt=0, le=1000, description="Sustained frames per second per session.")
     upload_burst: int = Field(10, ge=1, le=1000, description="Frames a session may send at once above the rate.")
 
@@ -55,10 +55,14 @@ class GatewaySettings(CommonSettings):
     )
 
     # result streams (shared with the streams helper)
-    sse_ping_s: float = Field(15.0, gt=0, le=300)
-    client_buffer: int = Field(8, ge=1, le=1024)
-    send_timeout_s: float = Field(5.0, gt=0, le=120)
-    depth_max_age_ms: int = Field(1000, ge=0, le=60_000)
+    sse_ping_s: float = Field(15.0, gt=0, le=300, description="SSE keep-alive ping interval.")
+    client_buffer: int = Field(8, ge=1, le=1024, description="Messages buffered per client before latest-wins drops.")
+    send_timeout_s: float = Field(
+        5.0, gt=0, le=120, description="A send to a client slower than this counts as a timeout."
+    )
+    depth_max_age_ms: int = Field(
+        1000, ge=0, le=60_000, description="Depth maps older than this (vs the boxes) are not fused."
+    )
 
     # streams
     hub_grace_s: float = Field(

@@ -46,8 +46,10 @@ class IngestSettings(CommonSettings):
     )
 
     # reconnects and failure
-    reconnect_initial_s: float = Field(0.5, gt=0, le=60)
-    reconnect_max_s: float = Field(10.0, gt=0, le=600)
+    reconnect_initial_s: float = Field(
+        0.5, gt=0, le=60, description="First reconnect delay; doubles up to reconnect_max_s."
+    )
+    reconnect_max_s: float = Field(10.0, gt=0, le=600, description="Longest delay between reconnect attempts.")
     failure_limit: int = Field(10, ge=1, le=1000, description="This many failures within failure_window_s ...")
     failure_window_s: float = Field(60.0, gt=0, le=86_400, description="... mark the session failed.")
     open_timeout_s: float = Field(10.0, gt=0, le=300, description="Opening a camera gives up after this.")
@@ -69,7 +71,9 @@ class IngestSettings(CommonSettings):
     )
 
     # liveness
-    heartbeat_interval_s: float = Field(2.0, gt=0, le=60)
+    heartbeat_interval_s: float = Field(
+        2.0, gt=0, le=60, description="Seconds between heartbeats on sw.heartbeat.ingest.<instance>."
+    )
 
     # webrtc (ingest.webrtc)
     webrtc_ice_servers: list[IceServer] = Field(
@@ -79,10 +83,14 @@ class IngestSettings(CommonSettings):
         default_factory=list, description="Offer ICE host candidates only on these IPs (e.g. 127.0.0.1); [] = all."
     )
     webrtc_max_peers: int = Field(16, ge=0, le=1000, description="Browser peer connections per ingest instance.")
-    webrtc_jpeg_quality: int = Field(80, ge=10, le=100)
-    webrtc_max_side: int = Field(1280, ge=64, le=8192)
-    webrtc_connect_timeout_s: float = Field(15.0, gt=0, le=300)
-    webrtc_disconnect_grace_s: float = Field(5.0, ge=0, le=300)
+    webrtc_jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of frames from browser cameras.")
+    webrtc_max_side: int = Field(1280, ge=64, le=8192, description="Browser frames larger than this are downscaled.")
+    webrtc_connect_timeout_s: float = Field(
+        15.0, gt=0, le=300, description="A peer connection not connected by then is closed."
+    )
+    webrtc_disconnect_grace_s: float = Field(
+        5.0, ge=0, le=300, description="How long a disconnected peer may recover before it is closed."
+    )
 
     @field_validator("file_source_roots", mode="before")
     @classmethod

@@ -40,27 +40,33 @@ class WorkerSettings(CommonSettings):
         None, description="Base URL replacing the origin of pinned model URLs (corporate mirror)."
     )
     model_download: bool = Field(True, description="Pull a missing pinned model at worker start-up.")
-    detector_model: str = "yolox_nano"
-    depth_model: str = "pydnet"
+    detector_model: str = Field("yolox_nano", description="Model spec of the detector (`sightwire models list`).")
+    depth_model: str = Field("pydnet", description="Model spec of the depth worker.")
 
-    ov_device: str = "CPU"
+    ov_device: str = Field("CPU", description="OpenVINO device (CPU, GPU, NPU, AUTO).")
     ov_cache_dir: Path | None = Field(None, description="OpenVINO compiled-model cache; None = off.")
-    detector_hint: PerformanceHint = "THROUGHPUT"
-    depth_hint: PerformanceHint = "LATENCY"
+    detector_hint: PerformanceHint = Field(
+        "THROUGHPUT", description="OpenVINO performance hint of the detector (it sees every frame)."
+    )
+    depth_hint: PerformanceHint = Field(
+        "LATENCY", description="OpenVINO performance hint of depth (sampled; freshest map wanted)."
+    )
     infer_requests: int = Field(0, ge=0, le=64, description="0 = OpenVINO's optimal number for the hint.")
 
     score_threshold: float = Field(
         0.25, ge=0, le=1, description="Lowest score published; the gateway filters per session above it."
     )
-    nms_iou: float = Field(0.45, gt=0, le=1)
-    max_detections: int = Field(100, ge=1, le=1000)
-    depth_grid_w: int = Field(80, ge=4, le=640)
-    depth_grid_h: int = Field(56, ge=4, le=480)
+    nms_iou: float = Field(0.45, gt=0, le=1, description="IoU above which class-wise NMS suppresses a box.")
+    max_detections: int = Field(100, ge=1, le=1000, description="Most boxes published per frame.")
+    depth_grid_w: int = Field(80, ge=4, le=640, description="Width of the published depth grid.")
+    depth_grid_h: int = Field(56, ge=4, le=480, description="Height of the published depth grid.")
 
     default_max_frame_age_ms: int = Field(2000, ge=1, description="Staleness limit when Frame.max_age_ms is 0.")
     max_image_pixels: int = Field(40_000_000, ge=1, description="Frames larger than this are refused undecoded.")
-    heartbeat_interval_s: float = Field(2.0, gt=0, le=60)
-    fetch_batch: int = Field(8, ge=1, le=256)
+    heartbeat_interval_s: float = Field(
+        2.0, gt=0, le=60, description="Seconds between heartbeats on sw.heartbeat.<kind>.<instance>."
+    )
+    fetch_batch: int = Field(8, ge=1, le=256, description="Frames pulled per fetch.")
     fetch_timeout_s: float = Field(1.0, gt=0, le=30, description="One pull's wait; bounds shutdown latency.")
     publish_timeout_s: float = Field(5.0, gt=0, le=60)
     nak_delay_s: float = Field(1.0, ge=0, le=60, description="Redelivery delay after a failed result publish.")
