@@ -24,7 +24,9 @@ async def test_provision_creates_streams_buckets_and_consumers(js: JetStreamCont
     assert leases.ttl == NatsSettings().lease_ttl_s
 
 
-async def test_reprovisioning_keeps_messages_positions_and_keys(js: JetStreamContext, nats_settings: NatsSettings) -> None:
+async def test_reprovisioning_keeps_messages_positions_and_keys(
+    js: JetStreamContext, nats_settings: NatsSettings
+) -> None:
     await js.publish(subjects.frames("s1"), b"one")
     await js.publish(subjects.results("s1", subjects.ResultKind.DET), b"r")
     sessions = await js.key_value(subjects.SESSIONS_BUCKET)

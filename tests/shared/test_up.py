@@ -48,17 +48,16 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], deadline_s: float) ->
 
 def first_detection(base: str, session: dict[str, str], jpeg: bytes, deadline_s: float) -> dict[str, object]:
     payload = {"image_data": base64.b64encode(jpeg).decode(), "frame_id": "stop-1", "timestamp": time.time()}
-    with httpx.Client(base_url=base, timeout=10) as client:
-        with client.stream("GET", session["sse_endpoint"]) as events:
-            upload = client.post(session["upload_endpoint"], json=payload)
-            assert upload.status_code in (200, 202), upload.text
-            deadline = time.monotonic() + deadline_s
-            for line in events.iter_lines():
-                assert time.monotonic() < deadline, "no detection result in time"
-                if line.startswith("data:"):
-                    message = json.loads(line[5:])
-                    if message.get("type") == "detection_result":
-                        return message
+    with httpx.Client(base_url=base, timeout=10) as client, client.stream("GET", session["sse_endpoint"]) as events:
+        upload = client.post(session["upload_endpoint"], json=payload)
+        assert upload.status_code in (200, 202), upload.text
+        deadline = time.monotonic() + deadline_s
+        for line in events.iter_lines():
+            assert time.monotonic() < deadline, "no detection result in time"
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("type") == "detection_result":
+                    return message
     raise AssertionError("stream ended without a result")
 
 
