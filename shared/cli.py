@@ -54,6 +54,10 @@ def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         await main(stop)
 
     asyncio.run(runner())
+    # Shutdown is done; a late SIGTERM/SIGINT (an orchestrator repeating itself) must not turn a
+    # clean exit into "killed by signal" while the interpreter finishes.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
