@@ -26,6 +26,7 @@ from gateway.errors import ApiError
 from shared import subjects
 from shared.envelopes import Frame, now_ns
 from shared.errors import ErrorCode
+from shared.images import ImageInfo, InvalidImage, inspect
 from shared.metrics import dropped_counter
 from shared.sequence import SeqCounter
 from shared.sessions import SessionConfig, SessionRecord
@@ -87,10 +88,10 @@ def check_size(runtime: GatewayRuntime, size: int, frame_id: str | None = None) 
         raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"image of {size} bytes exceeds {cap}", frame_id)
 
 
-def _checked_info(runtime: GatewayRuntime, data: bytes, frame_id: str | None) -> images.ImageInfo:
+def _checked_info(runtime: GatewayRuntime, data: bytes, frame_id: str | None) -> ImageInfo:
     try:
-        info = images.inspect(data)
-    except images.ImageError as exc:
+        info = inspect(data)
+    except InvalidImage as exc:
         raise ApiError(422, ErrorCode.INVALID_IMAGE, str(exc), frame_id) from exc
     low, high = runtime.settings.min_image_side, runtime.settings.max_image_side
     if not (low <= info.width <= high and low <= info.height <= high):
@@ -100,14 +101,14 @@ def _checked_info(runtime: GatewayRuntime, data: bytes, frame_id: str | None) ->
     return info
 
 
-async def _as_jpeg(png_slots: asyncio.Semaphore, data: bytes, info: images.ImageInfo, frame_id: str | None) -> bytes:
+async def _as_jpeg(png_slots: asyncio.Semaphore, data: bytes, info: ImageInfo, frame_id: str | None) -> bytes:
     """PNG re-encodes hold a full decoded image in memory: a few at a time, in threads."""
     if info.format == "jpeg":
         return data
     try:
         async with png_slots:
             return await asyncio.to_thread(images.png_to_jpeg, data)
-    except images.ImageError as exc:
+    except InvalidImage as exc:
         raise ApiError(422, ErrorCode.INVALID_IMAGE, str(exc), frame_id) from exc
 
 

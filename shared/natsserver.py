@@ -14,12 +14,13 @@ import contextlib
 import logging
 import re
 import shutil
-import signal
 import sys
 import sysconfig
 import tempfile
 from pathlib import Path
 from types import TracebackType
+
+from shared.processes import terminate
 
 log = logging.getLogger(__name__)
 
@@ -124,16 +125,8 @@ class EmbeddedNatsServer:
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await proc.wait()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+        if proc is not None:
+            await terminate(proc, timeout_s)
         if self._log_pump is not None:
             self._log_pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+
+from shared.processes import terminate
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +96,5 @@ async def _terminate(child: Child, timeout_s: float) -> None:
     proc = child.proc
     if proc is None or proc.returncode is not None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        async with asyncio.timeout(timeout_s):
-            await proc.wait()
-    except TimeoutError:
-        log.warning("component did not stop in time; killing", extra={"component": child.name})
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-    log.info("stopped", extra={"component": child.name, "code": proc.returncode})
+    code = await terminate(proc, timeout_s)
+    log.info("stopped", extra={"component": child.name, "pid": proc.pid, "code": code})

@@ -13,8 +13,8 @@ import asyncio
 
 from shared.envelopes import Envelope, Frame, now_ns
 from shared.errors import ErrorCode, SightwireError
+from shared.images import InvalidImage
 from workers.engine import Engine
-from workers.images import InvalidImage
 from workers.tasks import Task
 
 

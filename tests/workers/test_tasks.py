@@ -10,9 +10,9 @@ import pytest
 
 from shared.envelopes import DepthMap, Detections, Frame, now_ns
 from shared.errors import ErrorCode
+from shared.images import InvalidImage
 from workers.depthmap import grid_from_bytes
 from workers.engine import Engine, EngineError
-from workers.images import InvalidImage
 from workers.models.registry import spec_of
 from workers.preprocess import Geometry
 from workers.runner import InferenceError, Runner
