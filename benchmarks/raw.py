@@ -26,6 +26,7 @@ from workers.preprocess import to_tensor
 from workers.runner import Runner
 from workers.settings import WorkerKind, WorkerSettings
 from workers.tasks import TASKS
+from workers.threads import prestarted_pool
 
 
 class RawBench:
@@ -49,7 +50,7 @@ class InProcessBench:
         self, kind: WorkerKind, engine: Engine, spec: ModelSpec, settings: WorkerSettings, jpegs: list[bytes]
     ) -> None:
         self.engine = engine
-        self.runner = Runner(TASKS[kind](spec, settings), engine)
+        self.runner = Runner(TASKS[kind](spec, settings), engine, prestarted_pool(2 * engine.size, "cpu"))
         self.jpegs = jpegs
         self.slots = asyncio.Semaphore(2 * engine.size)  # the worker's in-flight bound
         self.times_ms: list[float] = []

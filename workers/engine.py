@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import openvino as ov
 
 from workers.models.registry import InputSpec
+from workers.threads import prestarted_pool
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class Engine:
         self._idle: queue.SimpleQueue[ov.InferRequest] = queue.SimpleQueue()
         for _ in range(self.size):
             self._idle.put(compiled.create_infer_request())
-        self._pool = ThreadPoolExecutor(self.size, thread_name_prefix="infer")
+        self._pool = prestarted_pool(self.size, "infer")
 
     @classmethod
     def load(
@@ -99,7 +99,9 @@ class Engine:
         """Run one inference in the calling thread; returns a copy of the selected output."""
         request = self._idle.get(timeout=60)
         try:
-            request.infer({0: tensor})
+            # share_inputs: OpenVINO reads the array in place (each job owns its array until
+            # infer returns) instead of a Python-level copy into the request's tensor.
+            request.infer({0: tensor}, share_inputs=True)
             return np.array(request.get_output_tensor(self.output_index).data, copy=True)
         finally:
             self._idle.put(request)

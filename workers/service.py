@@ -34,6 +34,7 @@ from workers.runner import Runner
 from workers.settings import WorkerKind, WorkerSettings
 from workers.stats import WorkerStats, heartbeat_loop, publish_heartbeat
 from workers.tasks import TASKS
+from workers.threads import prestarted_pool
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,9 @@ async def serve(
         await provision(js, settings)
         sub = await js.pull_subscribe_bind(DURABLES[kind], stream=subjects.FRAMES_STREAM)
         stats = WorkerStats(kind, settings.instance_id, spec.name)
-        handler = FrameHandler(kind, js, Runner(TASKS[kind](spec, settings), engine), stats, settings)
         inflight = InFlight(2 * engine.size)
+        cpu_pool = await asyncio.to_thread(prestarted_pool, inflight.limit, "cpu")
+        handler = FrameHandler(kind, js, Runner(TASKS[kind](spec, settings), engine, cpu_pool), stats, settings)
         serve_metrics(settings.metrics_port)
         log.info("worker ready", extra={"kind": kind, "model": spec.name, "in_flight_limit": inflight.limit})
         async with asyncio.TaskGroup() as tg:
@@ -93,6 +95,7 @@ async def serve(
             log.warning("in-flight frames abandoned at shutdown (will be redelivered)", extra={"count": cancelled})
         await _unsubscribe(sub)
         await publish_heartbeat(nc, stats)
+        cpu_pool.shutdown(wait=False, cancel_futures=True)
     finally:
         await drain_quietly(nc, settings.drain_timeout_s)
     log.info("worker stopped", extra={"kind": kind})

@@ -52,7 +52,21 @@ async def until(
         await watcher.until(condition, timeout_s, what)
     except AssertionError as exc:
         logs = "\n".join(ComponentRunner.log_of(p)[-3000:] for p in procs)
-        raise AssertionError(f"{exc}\n--- worker logs ---\n{logs}") from None
+        raise AssertionError(f"{exc}\n{await pipeline_state(watcher)}\n--- worker logs ---\n{logs}") from None
+
+
+async def pipeline_state(watcher: Watcher) -> str:
+    """What the broker and the workers say, for a failure message."""
+    js = watcher.nc.jetstream()
+    consumer = await js.consumer_info(subjects.FRAMES_STREAM, subjects.DETECTOR_DURABLE)
+    now = now_ns()
+    beats = {i: (b.counters, f"{(now - b.at_ns) / 1e9:.1f}s ago") for (_, i), b in watcher.heartbeats.items()}
+    return (
+        f"answered={len(watcher.answered())} detections={len(watcher.detections)}\n"
+        f"detector consumer: delivered={consumer.delivered} ack_floor={consumer.ack_floor} "
+        f"pending={consumer.num_pending} ack_pending={consumer.num_ack_pending} "
+        f"redelivered={consumer.num_redelivered} waiting={consumer.num_waiting}\nheartbeats: {beats}"
+    )
 
 
 def start_workers(components: ComponentRunner, kind: str, n: int, **env: str) -> list[subprocess.Popen[bytes]]:
