@@ -3,6 +3,7 @@ and a clean stop of every process on SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -13,7 +14,9 @@ import time
 from pathlib import Path
 
 import httpx
+import nats
 
+from shared.natsserver import EmbeddedNatsServer
 from tests.support.net import free_port
 
 
@@ -84,3 +87,33 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path: Path, model_dir: Path, co
     assert code == 0, (tmp_path / "up.log").read_text()[-3000:]
     assert not [pid for pid in kids if alive(pid)]
     assert (tmp_path / "cache" / "sightwire" / "nats").is_dir()  # embedded store in the user cache
+
+
+async def test_up_with_an_external_nats_starts_no_broker(
+    tmp_path: Path, model_dir: Path, nats_server: EmbeddedNatsServer
+) -> None:
+    """SIGHTWIRE_NATS_URL set: the four components use that server; no nats-server is started."""
+    port = free_port()
+    env = os.environ | {
+        "SIGHTWIRE_NATS_URL": nats_server.url,
+        "SIGHTWIRE_MODEL_DIR": str(model_dir),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    with (tmp_path / "up.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "up", "--port", str(port)], env=env, stderr=log, stdout=log
+        )
+    try:
+        await asyncio.to_thread(wait_healthy, f"http://127.0.0.1:{port}", proc, 90)
+        kids = children_of(proc.pid)
+        commands = {Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode() for pid in kids}
+        nc = await nats.connect(nats_server.url)
+        streams = {s.config.name for s in await nc.jetstream().streams_info()}
+        await nc.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, 60)
+    assert code == 0, (tmp_path / "up.log").read_text()[-3000:]
+    assert len(kids) == 4 and commands == {sys.executable}  # gateway, ingest, detector, depth; no broker
+    assert {"FRAMES", "RESULTS"} <= streams  # provisioned on the given server
+    assert not (tmp_path / "cache" / "sightwire" / "nats").exists()
