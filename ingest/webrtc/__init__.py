@@ -27,6 +27,7 @@ from shared.sessions import SessionRecord, SessionStore
 log = logging.getLogger(__name__)
 
 WATCH_RETRY_S = 1.0
+SHUTDOWN_GRACE_S = 5.0  # after stop, peers still closing are cancelled
 
 
 class WebRtcSettings(Protocol):
@@ -69,18 +70,24 @@ async def serve(nc: NATS, js: JetStreamContext, settings: WebRtcSettings, stop: 
     def make_peer(record: SessionRecord) -> Peer:
         return Peer(record.sid, record.config, js, rtc, options)
 
-    async with asyncio.TaskGroup() as tg:
-        registry = PeerRegistry(store, make_peer, settings.webrtc_max_peers, tg)
-        follower = tg.create_task(_follow(registry), name="webrtc-sessions")
-        responder = Responder(registry, settings.instance_id, tg)
-        sub = await nc.subscribe(subjects.WEBRTC_SUBJECT, queue=subjects.WEBRTC_QUEUE, cb=responder.on_message)
-        log.info("webrtc ingest ready", extra={"max_peers": settings.webrtc_max_peers})
-        try:
-            await stop.wait()
-        finally:
-            await _unsubscribe(sub)
-            registry.close_all()
-            follower.cancel()
+    try:
+        async with asyncio.timeout(None) as shutdown, asyncio.TaskGroup() as tg:
+            registry = PeerRegistry(store, make_peer, settings.webrtc_max_peers, tg)
+            follower = tg.create_task(_follow(registry), name="webrtc-sessions")
+            responder = Responder(registry, settings.instance_id, tg)
+            sub = await nc.subscribe(subjects.WEBRTC_SUBJECT, queue=subjects.WEBRTC_QUEUE, cb=responder.on_message)
+            log.info("webrtc ingest ready", extra={"max_peers": settings.webrtc_max_peers})
+            try:
+                await stop.wait()
+            finally:
+                await _unsubscribe(sub)
+                registry.close_all()
+                follower.cancel()
+                # Peers close on their own; one stuck in ICE or an offer still being answered
+                # must not hold the service's shutdown: past the grace, the group is cancelled.
+                shutdown.reschedule(asyncio.get_running_loop().time() + SHUTDOWN_GRACE_S)
+    except TimeoutError:
+        log.warning("webrtc peers did not close in time; cancelled", extra={"grace_s": SHUTDOWN_GRACE_S})
 
 
 async def _follow(registry: PeerRegistry) -> None:

@@ -38,8 +38,10 @@ async def ingest(nc: NATS, js: JetStreamContext) -> AsyncIterator[RtcSettings]:
     await poll_until(lambda: _has_responder(nc), timeout_s=10)
     yield settings
     stop.set()
-    await asyncio.wait_for(task, 15)
-    use_host_addresses([])
+    try:
+        await asyncio.wait_for(task, 15)
+    finally:
+        use_host_addresses([])  # process-wide aioice state: never leak it into the next test
 
 
 async def _has_responder(nc: NATS) -> bool:
