@@ -10,6 +10,15 @@ request, the event loop only awaits a future, and an inference exception
 surfaces in that future instead of in a callback thread. (AsyncInferQueue was
 the alternative; its `start_async` blocks the caller when all requests are
 busy, which is exactly what the loop must never do.)
+
+Every request runs once on the loading thread before the pool exists. Besides
+taking first-inference cost out of the first frame, this is what makes the
+threads safe: OpenVINO's Python bindings (2026.4) build a function-local
+static inside `Type.to_dtype()`, reached from `InferRequest.infer`'s input
+dispatch, and two threads making their first call at once deadlock on it (one
+holds the GIL waiting for the C++ static guard, the other holds the guard
+waiting for the GIL; 14 of 40 fresh processes hung in a direct reproduction,
+0 of 40 once one thread had called it first).
 """
 
 from __future__ import annotations
@@ -73,9 +82,19 @@ class Engine:
         self.size = requests or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.output_index = output_index
         self._idle: queue.SimpleQueue[ov.InferRequest] = queue.SimpleQueue()
+        self.warmup_ms: list[float] = []  # each request's first inference, run here
         for _ in range(self.size):
-            self._idle.put(compiled.create_infer_request())
+            self._idle.put(self._warmed_up(compiled.create_infer_request()))
         self._pool = prestarted_pool(self.size, "infer")
+
+    def _warmed_up(self, request: ov.InferRequest) -> ov.InferRequest:
+        """Run one inference on zeros in this (single) thread; see the module docstring for why."""
+        port = self.compiled.inputs[0]
+        zeros = np.zeros(list(port.get_shape()), port.get_element_type().to_dtype())
+        request.infer({0: zeros})
+        request.get_output_tensor(self.output_index)
+        self.warmup_ms.append(request.latency)
+        return request
 
     @classmethod
     def load(
@@ -92,7 +111,16 @@ class Engine:
         """Read and compile (blocking: call it through `asyncio.to_thread`)."""
         compiled = compile_model(path, spec, device, hint, requests, cache_dir)
         engine = cls(compiled, requests, output_index)
-        log.info("model compiled", extra={"model": path.name, "device": device, "hint": hint, "requests": engine.size})
+        log.info(
+            "model compiled",
+            extra={
+                "model": path.name,
+                "device": device,
+                "hint": hint,
+                "requests": engine.size,
+                "warmup_ms": [round(ms, 1) for ms in engine.warmup_ms],
+            },
+        )
         return engine
 
     def infer_sync(self, tensor: np.ndarray) -> np.ndarray:

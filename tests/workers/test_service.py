@@ -51,8 +51,12 @@ async def until(
     try:
         await watcher.until(condition, timeout_s, what)
     except AssertionError as exc:
-        logs = "\n".join(ComponentRunner.log_of(p)[-3000:] for p in procs)
-        raise AssertionError(f"{exc}\n{await pipeline_state(watcher)}\n--- worker logs ---\n{logs}") from None
+        raise AssertionError(f"{exc}\n{await pipeline_state(watcher)}\n{worker_logs(procs)}") from None
+
+
+def worker_logs(procs: list[subprocess.Popen[bytes]]) -> str:
+    """Each worker's log tail, with its thread stacks when it is still running."""
+    return "\n".join(f"--- worker {p.pid} log ---\n{ComponentRunner.log_with_stacks(p)}" for p in procs)
 
 
 async def pipeline_state(watcher: Watcher) -> str:
@@ -178,7 +182,7 @@ async def test_two_detectors_share_the_load_exactly_once(
     per_frame = Counter((d.sid, d.seq) for d in watcher.detections)
     assert max(per_frame.values()) == 1, "a frame was answered twice"
     by_worker = Counter(d.worker for d in watcher.detections)
-    assert len(by_worker) == 2 and min(by_worker.values()) > 0, by_worker
+    assert len(by_worker) == 2 and min(by_worker.values()) > 0, (by_worker, worker_logs(procs))
     assert (await js.stream_info(subjects.RESULTS_STREAM)).state.messages == len(sent)
     consumer = await js.consumer_info(subjects.FRAMES_STREAM, subjects.DETECTOR_DURABLE)
     assert consumer.delivered.consumer_seq == consumer.delivered.stream_seq == len(sent), "no redelivery"
