@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import importlib
 import logging
 import signal
@@ -146,6 +147,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGUSR1 writes every thread's Python stack to stderr (faulthandler needs no GIL), so a
+    # stuck component can be diagnosed in place: `kill -USR1 <pid>`.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -35,7 +35,7 @@ async def start_workers(components: ComponentRunner, nc: NATS, kinds: tuple[str,
         deadline = time.monotonic() + 60
         while not set(kinds) <= seen:
             if time.monotonic() > deadline:
-                logs = "\n".join(components.log_of(p)[-2000:] for p in components.procs)
+                logs = "\n".join(components.log_with_stacks(p) for p in components.procs)
                 raise AssertionError(f"workers {kinds} not up; heartbeats from {seen}\n{logs}")
             await asyncio.sleep(0.05)
     finally:

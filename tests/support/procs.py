@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,14 @@ class ComponentRunner:
     @staticmethod
     def log_of(proc: subprocess.Popen[bytes]) -> str:
         return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
+
+    @staticmethod
+    def log_with_stacks(proc: subprocess.Popen[bytes], tail: int = 6000) -> str:
+        """The log's tail after asking a live process for its thread stacks (SIGUSR1 -> faulthandler)."""
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGUSR1)
+            time.sleep(1.0)
+        return ComponentRunner.log_of(proc)[-tail:]
 
     def stop(self, proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> int:
         if proc.poll() is None:
