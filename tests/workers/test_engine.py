@@ -75,3 +75,9 @@ def test_output_index_out_of_range_is_refused(model_dir: Path) -> None:
     spec = spec_of("yolox_nano")
     with pytest.raises(EngineError, match="out of range"):
         Engine.load(model_dir / spec.filename, spec.input, output_index=3)
+
+
+def test_model_with_another_input_size_is_refused(model_dir: Path) -> None:
+    spec = spec_of("yolov8n")  # 640x640 input; yolox_nano's is a static 416x416
+    with pytest.raises(EngineError, match="does not match"):
+        Engine.load(model_dir / "yolox_nano.onnx", spec.input)
