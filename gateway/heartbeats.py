@@ -4,7 +4,8 @@ Ingest and worker processes publish a `Heartbeat` on core NATS every few
 seconds. Keeping the latest one per process answers two questions without any
 extra round trip: is a detector alive (readiness), and how many frames were
 processed and dropped, by reason, across the pipeline (`/stream/stats`,
-`/metrics`). A malformed heartbeat is counted and ignored.
+`/metrics`); and which models run, with their class names (`/stream/models`).
+A malformed heartbeat is counted and ignored.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ log = logging.getLogger(__name__)
 FORGET_AFTER_S = 3600.0
 _PROCESSED_KEYS = ("processed", "frames_processed", "published", "frames_published")
 _DROP_PREFIXES = ("dropped.", "dropped_", "dropped:", "drop.", "drop_")
+
+
+@dataclass(slots=True)
+class LiveModel:
+    kind: str
+    model: str
+    instances: int
+    labels: list[str]
 
 
 @dataclass(slots=True)
@@ -97,6 +106,18 @@ class HeartbeatMonitor:
         for hb in self.alive(within_s):
             counts[hb.service] += 1
         return dict(counts)
+
+    def models(self, within_s: float) -> list[LiveModel]:
+        """The models live workers run, one entry per (kind, model), with the newest labels."""
+        found: dict[tuple[str, str], LiveModel] = {}
+        for hb in sorted(self.alive(within_s), key=lambda hb: hb.at_ns):
+            if "model" not in hb.info:
+                continue  # not a worker (ingest)
+            kind = hb.info.get("kind", hb.service)
+            key = (kind, hb.info["model"])
+            instances = found[key].instances + 1 if key in found else 1
+            found[key] = LiveModel(kind, hb.info["model"], instances, list(hb.labels))
+        return sorted(found.values(), key=lambda m: (m.kind, m.model))
 
     def processed(self) -> dict[str, int]:
         """Frames processed per service (sum of each process's latest counter)."""

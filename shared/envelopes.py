@@ -217,8 +217,9 @@ class ErrorResult(Envelope):
 class Heartbeat(Envelope):
     """Published every few seconds by each ingest and worker process on `sw.heartbeat.<service>.<instance>`.
 
-    The gateway uses it for readiness (is any detector alive?) and for the
-    global stats (processed and dropped frames by reason).
+    The gateway uses it for readiness (is any detector alive?), for the
+    global stats (processed and dropped frames by reason) and, from `labels`,
+    to tell clients which class names the running detector can report.
     """
 
     KIND: ClassVar[str] = "heartbeat"
@@ -227,3 +228,8 @@ class Heartbeat(Envelope):
     at_ns: int
     counters: dict[str, int] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)  # a detector's class names, by class_id
+
+    def __post_init__(self) -> None:
+        if not all(isinstance(label, str) for label in self.labels):
+            raise EnvelopeError("heartbeat: labels must be strings")

@@ -81,7 +81,7 @@ async def serve(
         js = nc.jetstream()
         await provision(js, settings)
         sub = await js.pull_subscribe_bind(DURABLES[kind], stream=subjects.FRAMES_STREAM)
-        stats = WorkerStats(kind, settings.instance_id, spec.name)
+        stats = WorkerStats(kind, settings.instance_id, spec.name, spec.labels)
         inflight = InFlight(2 * engine.size)
         cpu_pool = await asyncio.to_thread(prestarted_pool, inflight.limit, "cpu")
         handler = FrameHandler(kind, js, Runner(TASKS[kind](spec, settings), engine, cpu_pool), stats, settings)

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import logging
 from collections import Counter as Tally
+from collections.abc import Sequence
 
 from nats.aio.client import Client as NATS
 from prometheus_client import Counter, Histogram
@@ -44,10 +45,11 @@ def age_histogram() -> Histogram:
 class WorkerStats:
     """Cumulative counters of one worker process."""
 
-    def __init__(self, kind: str, instance: str, model: str) -> None:
+    def __init__(self, kind: str, instance: str, model: str, labels: Sequence[str] = ()) -> None:
         self.kind = kind
         self.instance = instance
         self.model = model
+        self.labels = list(labels)
         self.processed = 0
         self.errors = 0
         self.dropped: Tally[str] = Tally()
@@ -69,7 +71,8 @@ class WorkerStats:
     def heartbeat(self) -> Heartbeat:
         counters = {"processed": self.processed, "errors": self.errors, "in_flight": self.in_flight}
         counters.update({f"dropped_{reason}": n for reason, n in self.dropped.items()})
-        return Heartbeat(self.kind, self.instance, now_ns(), counters, {"model": self.model, "kind": self.kind})
+        info = {"model": self.model, "kind": self.kind}
+        return Heartbeat(self.kind, self.instance, now_ns(), counters, info, self.labels)
 
 
 async def publish_heartbeat(nc: NATS, stats: WorkerStats) -> None:

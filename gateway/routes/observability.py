@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateway import metrics, stats
 from gateway.deps import RuntimeDep
@@ -39,6 +39,17 @@ class Ready(BaseModel):
 
 class NotReady(ErrorBody):
     reasons: list[str]
+
+
+class LiveModelOut(BaseModel):
+    kind: str = Field(description="`detector` or `depth`.")
+    model: str = Field(description="Model name, as in `sightwire models list`.")
+    instances: int = Field(description="Worker processes running it now.")
+    labels: list[str] = Field(description="Class names by class_id (detectors; empty for depth).")
+
+
+class Models(BaseModel):
+    models: list[LiveModelOut]
 
 
 @router.get("/stream/health", summary="Liveness")
@@ -77,6 +88,15 @@ async def ready(request: Request) -> Any:
 @router.get("/stream/stats", summary="Global statistics", responses=error_responses(503))
 async def global_stats(runtime: RuntimeDep) -> dict[str, Any]:
     return stats.snapshot(runtime)
+
+
+@router.get("/stream/models", summary="Models the live workers run", responses=error_responses(503))
+async def live_models(runtime: RuntimeDep) -> Models:
+    """What clients can ask for: e.g. the class names a `classes` filter may name."""
+    live = runtime.heartbeats.models(runtime.settings.ready_heartbeat_max_age_s)
+    return Models(
+        models=[LiveModelOut(kind=m.kind, model=m.model, instances=m.instances, labels=m.labels) for m in live]
+    )
 
 
 @router.get(

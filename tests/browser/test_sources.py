@@ -113,6 +113,10 @@ async def use_the_controls(page: Page) -> None:
 async def test_image_file_is_uploaded_and_its_boxes_drawn(stack: Stack, browser: Browser, coco_dir: Path) -> None:
     page = await new_page(browser)
     await page.goto(stack.base_url + "/")
+    # The classes filter suggests the live detector's own class names (GET /stream/models).
+    options = "[...document.querySelectorAll('#class-names option')].map((o) => o.value)"
+    suggested = await wait_for(page, f"{options}.length && {options}", 10, "class names suggested")
+    assert len(suggested) == 80 and "stop sign" in suggested
     await page.check("input[name=source][value=file]")
     await page.set_input_files("#file", str(coco_dir / "000000000724.jpg"))
     await page.click("#start")

@@ -22,7 +22,11 @@ async def gateway(nats_server: EmbeddedNatsServer) -> AsyncIterator[Gateway]:
 
 
 async def beat(nc: NATS, service: str, instance: str, **counters: int) -> None:
-    hb = Heartbeat(service, instance, now_ns(), counters, {"kind": service})
+    await send(nc, Heartbeat(service, instance, now_ns(), counters, {"kind": service}))
+
+
+async def send(nc: NATS, hb: Heartbeat) -> None:
+    service, instance = hb.service, hb.instance
     await nc.publish(subjects.heartbeat(service, instance), hb.to_bytes())
     await nc.flush()
 
@@ -70,6 +74,24 @@ async def test_stats_and_metrics_aggregate_heartbeats(gateway: Gateway, nc: NATS
     assert 'sightwire_pipeline_frames_processed_total{service="detector"} 15.0' in metrics
     assert "sightwire_gateway_sessions 1.0" in metrics
     assert "sightwire_gateway_nats_connected 1.0" in metrics
+
+
+async def test_models_lists_what_live_workers_run_with_their_labels(gateway: Gateway, nc: NATS):
+    assert (await gateway.client.get("/stream/models")).json() == {"models": []}
+    detector_info = {"kind": "detector", "model": "yolox_nano"}
+    for instance in ("d1", "d2"):
+        await send(nc, Heartbeat("detector", instance, now_ns(), {}, detector_info, ["person", "stop sign"]))
+    await send(nc, Heartbeat("depth", "p1", now_ns(), {}, {"kind": "depth", "model": "pydnet"}))
+    await beat(nc, "ingest", "i1", published=1)  # not a worker: not listed
+
+    async def all_seen() -> bool:
+        return len((await gateway.client.get("/stream/models")).json()["models"]) == 2
+
+    await poll_until(all_seen)
+    assert (await gateway.client.get("/stream/models")).json()["models"] == [
+        {"kind": "depth", "model": "pydnet", "instances": 1, "labels": []},
+        {"kind": "detector", "model": "yolox_nano", "instances": 2, "labels": ["person", "stop sign"]},
+    ]
 
 
 async def test_every_route_documents_its_errors(gateway: Gateway):

@@ -40,8 +40,15 @@ def test_depth_grid_must_match_its_shape() -> None:
 def test_error_and_heartbeat_round_trip() -> None:
     err = ErrorResult("s1", 2, ErrorCode.INVALID_IMAGE, "not a JPEG", frame_id="x")
     assert ErrorResult.from_bytes(err.to_bytes()).code == "INVALID_IMAGE"
-    beat = Heartbeat("detector", "host-1", 5, {"processed": 3}, {"model": "yolox_nano"})
+    beat = Heartbeat("detector", "host-1", 5, {"processed": 3}, {"model": "yolox_nano"}, ["person", "bicycle"])
     assert Heartbeat.from_bytes(beat.to_bytes()) == beat
+
+
+def test_heartbeat_labels_are_optional_and_must_be_strings() -> None:
+    without = {"v": 1, "service": "ingest", "instance": "i1", "at_ns": 5}
+    assert Heartbeat.from_bytes(msgpack.packb(without)).labels == []
+    with pytest.raises(EnvelopeError, match="labels"):
+        Heartbeat.from_bytes(msgpack.packb(without | {"labels": ["person", 7]}))
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ async function call(method, path, { token, json, body, headers = {}, signal, kee
 const sessionPath = (sid, rest = "") => `/stream/sessions/${encodeURIComponent(sid)}${rest}`;
 
 export const api = {
+  models: () => call("GET", "/stream/models"),
   createSession: (source, config) => call("POST", "/stream/sessions", { json: { source, config } }),
   stats: (s) => call("GET", sessionPath(s.sid, "/stats"), { token: s.token }),
   patchConfig: (s, changes) => call("PATCH", sessionPath(s.sid, "/config"), { token: s.token, json: changes }),

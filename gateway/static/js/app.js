@@ -7,7 +7,6 @@
 
 import { api, previewUrl } from "./api.js";
 import { FileSource } from "./files.js";
-import { COCO80 } from "./labels.js";
 import { readMjpeg } from "./mjpeg.js";
 import { openResults } from "./results.js";
 import { fmtMs, RateMeter, Rolling } from "./stats.js";
@@ -345,9 +344,16 @@ function bind(app) {
   // Enter in the classes field submits the controls form: apply it instead of reloading the page.
   el.controls.addEventListener("submit", (event) => event.preventDefault());
   window.addEventListener("pagehide", () => app.stop());
-  $("class-names").append(...COCO80.map((name) => Object.assign(document.createElement("option"), { value: name })));
+  suggestClassNames();
   showKind();
   syncOutputs();
+}
+
+/** The classes filter suggests the class names the running detector reports (GET /stream/models). */
+async function suggestClassNames() {
+  const { models } = await api.models().catch(() => ({ models: [] }));
+  const names = new Set(models.filter((m) => m.kind === "detector").flatMap((m) => m.labels));
+  $("class-names").replaceChildren(...[...names].map((name) => Object.assign(document.createElement("option"), { value: name })));
 }
 
 function deepLink(app) {
