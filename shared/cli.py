@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from shared import logs
 from shared.settings import CommonSettings, UpSettings
+from shared.watchdog import guard_event_loop
 
 log = logging.getLogger("sightwire")
 
@@ -44,15 +45,21 @@ def build_settings(component: str, **overrides: Any) -> Any:
     return cls(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run `main(stop)`; SIGINT/SIGTERM set `stop` so that shutdown is graceful."""
+def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], settings: CommonSettings) -> None:
+    """Run `main(stop)`; SIGINT/SIGTERM set `stop` so that shutdown is graceful.
+    A stuck event loop ends the process (shared/watchdog.py)."""
 
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await main(stop)
+        watchdog = asyncio.create_task(guard_event_loop(settings.loop_watchdog_s), name="loop-watchdog")
+        try:
+            await main(stop)
+        finally:
+            watchdog.cancel()
+            await asyncio.gather(watchdog, return_exceptions=True)
 
     asyncio.run(runner())
     # Shutdown is done; a late SIGTERM/SIGINT (an orchestrator repeating itself) must not turn a
@@ -65,7 +72,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = build_settings("ingest")
     _configure_logs("ingest", settings)
     service = importlib.import_module("ingest.service")
-    run_until_signal(lambda stop: service.run(settings, stop))
+    run_until_signal(lambda stop: service.run(settings, stop), settings)
     return 0
 
 
@@ -73,7 +80,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = build_settings("worker")
     _configure_logs(f"worker-{args.kind}", settings)
     service = importlib.import_module("workers.service")
-    run_until_signal(lambda stop: service.run(args.kind, settings, stop))
+    run_until_signal(lambda stop: service.run(args.kind, settings, stop), settings)
     return 0
 
 
@@ -81,7 +88,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     settings = build_settings("gateway", host=args.host, port=args.port)
     _configure_logs("gateway", settings)
     service = importlib.import_module("gateway.service")
-    run_until_signal(lambda stop: service.run(settings, stop))
+    run_until_signal(lambda stop: service.run(settings, stop), settings)
     return 0
 
 
@@ -90,7 +97,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     _configure_logs("up", settings)
     from shared.stack import run_stack
 
-    run_until_signal(lambda stop: run_stack(settings, stop))
+    run_until_signal(lambda stop: run_stack(settings, stop), settings)
     return 0
 
 

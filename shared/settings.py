@@ -75,6 +75,9 @@ class CommonSettings(NatsSettings):
     )
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port for ingest/workers; 0 = off.")
     drain_timeout_s: float = Field(5.0, gt=0, le=120, description="Bound on draining NATS at shutdown.")
+    loop_watchdog_s: float = Field(
+        60.0, ge=0, le=3600, description="A process whose event loop is stuck this long dumps its stacks and exits 1."
+    )
 
 
 class UpSettings(CommonSettings):
