@@ -1,11 +1,12 @@
 """Thread pools whose threads all exist before the first frame arrives.
 
 `ThreadPoolExecutor` starts its threads lazily, inside `submit`, and
-`Thread.start()` blocks its caller until the new thread runs. Called from the
-event loop, that wait stalls the loop; under CPU pressure we saw a worker's
-loop block there for good while OpenVINO and NumPy threads waited on it
-(py-spy: MainThread in `Thread.start` under `run_in_executor`). Starting every
-thread up front, off the loop, keeps thread creation out of the frame path.
+`Thread.start()` blocks its caller until the new thread runs, which needs the
+GIL. Called from the event loop, that wait ties the loop to whatever else holds
+the GIL. (We first saw a worker's loop stuck there for good; the cause was the
+OpenVINO first-call deadlock described in engine.py, but a loop that never
+waits on thread start-up is easier to reason about.) Starting every thread up
+front, off the loop, keeps thread creation out of the frame path.
 """
 
 from __future__ import annotations
