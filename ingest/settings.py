@@ -91,6 +91,9 @@ class IngestSettings(CommonSettings):
     webrtc_disconnect_grace_s: float = Field(
         5.0, ge=0, le=300, description="How long a disconnected peer may recover before it is closed."
     )
+    webrtc_media_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="A peer whose video stops this long after its first frame is closed."
+    )
 
     @field_validator("file_source_roots", mode="before")
     @classmethod

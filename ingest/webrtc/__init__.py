@@ -49,6 +49,8 @@ class WebRtcSettings(Protocol):
     def webrtc_connect_timeout_s(self) -> float: ...
     @property
     def webrtc_disconnect_grace_s(self) -> float: ...
+    @property
+    def webrtc_media_timeout_s(self) -> float: ...
 
 
 def peer_options(settings: WebRtcSettings) -> PeerOptions:
@@ -57,6 +59,7 @@ def peer_options(settings: WebRtcSettings) -> PeerOptions:
         max_side=settings.webrtc_max_side,
         connect_timeout_s=settings.webrtc_connect_timeout_s,
         disconnect_grace_s=settings.webrtc_disconnect_grace_s,
+        media_timeout_s=settings.webrtc_media_timeout_s,
     )
 
 

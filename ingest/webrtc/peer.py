@@ -9,6 +9,11 @@ connection is closed):
   publishes a `Frame` to FRAMES with its `Nats-Msg-Id`, like any other source;
 - watch: ends the peer when ICE fails, the connection closes, it stays
   disconnected past a grace period, or never connects at all.
+The receive task also ends the peer when video stops for `media_timeout_s`
+(or no first frame comes within connect + media timeouts): a browser that
+vanished without its DTLS close (a crashed tab, a lost packet, a close racing
+the end of the handshake) would otherwise hold its slot until ICE consent
+expires, about 30 s later, or for good when no frame ever came.
 Live video drops rather than queues: a picked frame replaced in the mailbox
 before the encoder got to it is counted as dropped (`reason="busy"`).
 """
@@ -46,12 +51,16 @@ class OfferRefused(SightwireError):
     code = ErrorCode.INVALID_SDP
 
 
+CLOSE_TIMEOUT_S = 5.0  # bound on ending a peer's tasks and closing its connection
+
+
 @dataclass(frozen=True, slots=True)
 class PeerOptions:
     jpeg_quality: int = 80
     max_side: int = 1280
     connect_timeout_s: float = 20.0
     disconnect_grace_s: float = 5.0
+    media_timeout_s: float = 10.0
     publish_timeout_s: float = 2.0
 
 
@@ -94,6 +103,7 @@ class Peer:
         self.pc = RTCPeerConnection(configuration=rtc)
         self.counters: Counter[str] = Counter()
         self._track: MediaStreamTrack | None = None
+        self._closing: asyncio.Future[None] | None = None
         self._state = asyncio.Event()
         self._stop = asyncio.Event()
         self._mailbox = Mailbox()
@@ -139,19 +149,38 @@ class Peer:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.pc.close(), 5.0)
+            await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S)
+            await self._close_connection()
             log.info("webrtc peer closed", extra={"sid": self.sid, **self.counters})
+
+    async def _close_connection(self) -> None:
+        """Close the peer connection, waiting at most CLOSE_TIMEOUT_S. (Not `wait_for`: on
+        timeout it waits for the cancelled close to finish, and a close stuck on a
+        half-closed transport would then hold this peer's slot for good.)"""
+        closing = asyncio.ensure_future(self.pc.close())
+        done, _ = await asyncio.wait({closing}, timeout=CLOSE_TIMEOUT_S)
+        if not done:
+            self._closing = closing  # keep a reference; it finishes (or not) on its own
+            log.warning("webrtc peer connection close timed out", extra={"sid": self.sid})
+        elif not closing.cancelled() and closing.exception() is not None:
+            log.debug("webrtc peer connection close failed", extra={"error": repr(closing.exception())})
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "video" and self._track is None:
             self._track = track
 
     async def _receive(self, track: MediaStreamTrack) -> None:
+        # The first frame may take the connection set-up too; after it, only the media timeout.
+        wait_s = self.options.connect_timeout_s + self.options.media_timeout_s
         with contextlib.suppress(MediaStreamError):
             while True:
-                frame = await track.recv()
+                try:
+                    async with asyncio.timeout(wait_s):
+                        frame = await track.recv()
+                except TimeoutError:
+                    log.info("webrtc video stopped; closing peer", extra={"sid": self.sid, **self.counters})
+                    return
+                wait_s = self.options.media_timeout_s
                 self.counters["received"] += 1
                 self._pick(frame)  # type: ignore[arg-type]
 

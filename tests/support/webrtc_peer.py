@@ -32,6 +32,7 @@ class RtcSettings:
     webrtc_max_side: int = 1280
     webrtc_connect_timeout_s: float = 15.0
     webrtc_disconnect_grace_s: float = 2.0
+    webrtc_media_timeout_s: float = 10.0
 
 
 def load_photos(paths: list[Path], size: tuple[int, int] = (640, 480)) -> list[np.ndarray]:
@@ -44,15 +45,19 @@ def load_photos(paths: list[Path], size: tuple[int, int] = (640, 480)) -> list[n
 
 
 class PhotoTrack(VideoStreamTrack):
-    """A video track that shows each photo for `frames_per_photo` frames, in a loop."""
+    """A video track that shows each photo for `frames_per_photo` frames, in a loop; with
+    `stall_after`, it sends that many frames and then nothing (the connection stays up)."""
 
-    def __init__(self, photos: list[np.ndarray], frames_per_photo: int = 30) -> None:
+    def __init__(self, photos: list[np.ndarray], frames_per_photo: int = 30, stall_after: int | None = None) -> None:
         super().__init__()
         self.photos = photos
         self.frames_per_photo = frames_per_photo
+        self.stall_after = stall_after
         self.sent = 0
 
     async def recv(self) -> av.VideoFrame:
+        if self.stall_after is not None and self.sent >= self.stall_after:
+            await asyncio.Event().wait()  # never set: the camera froze, the peer connection did not
         pts, time_base = await self.next_timestamp()
         photo = self.photos[(self.sent // self.frames_per_photo) % len(self.photos)]
         self.sent += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,8 @@ from tests.support.webrtc_peer import PhotoTrack, RtcSettings, accept_answer, lo
 
 
 @pytest.fixture
-async def ingest(nc: NATS, js: JetStreamContext) -> AsyncIterator[RtcSettings]:
-    settings = RtcSettings()
+async def ingest(request: pytest.FixtureRequest, nc: NATS, js: JetStreamContext) -> AsyncIterator[RtcSettings]:
+    settings: RtcSettings = getattr(request, "param", RtcSettings())  # tests may pass their own (indirect)
     stop = asyncio.Event()
     task = asyncio.create_task(serve(nc, js, settings, stop))
     await poll_until(lambda: _has_responder(nc), timeout_s=10)
@@ -128,6 +129,25 @@ async def test_peer_closes_when_session_is_deleted(
         await pc.close()
 
 
+@pytest.mark.parametrize("ingest", [RtcSettings(webrtc_media_timeout_s=1.0)], indirect=True)
+async def test_peer_whose_video_stops_is_closed_long_before_ice_consent_expires(
+    nc: NATS, store: SessionStore, ingest: RtcSettings, coco_dir: Path
+) -> None:
+    await new_session(store, "frozen1")
+    track = PhotoTrack(load_photos(sorted(coco_dir.glob("*.jpg"))[:1]), stall_after=10)
+    pc, offer = await offer_for(track)
+    try:
+        await accept_answer(pc, (await ask(nc, "frozen1", offer)).sdp)
+        await wait_for_state(pc, {"connected"})
+        connected_at = time.monotonic()
+        await wait_for_state(pc, {"closed", "failed", "disconnected"})  # the ingest hung up
+        # ICE consent keeps the connection itself alive for ~30 s; only the media timeout ends it this soon.
+        assert time.monotonic() - connected_at < 15
+        assert track.sent == 10
+    finally:
+        await pc.close()
+
+
 @pytest.mark.parametrize(
     ("sdp", "code"),
     [
@@ -145,6 +165,9 @@ async def test_bad_offers_get_a_coded_refusal(
     assert not answer.ok and answer.code == code
 
 
+@pytest.mark.parametrize(
+    "ingest", [RtcSettings(webrtc_connect_timeout_s=10.0, webrtc_media_timeout_s=3.0)], indirect=True
+)
 async def test_refusals_for_unknown_session_junk_envelope_and_full_instance(
     nc: NATS, store: SessionStore, ingest: RtcSettings, coco_dir: Path
 ) -> None:
@@ -169,7 +192,8 @@ async def test_refusals_for_unknown_session_junk_envelope_and_full_instance(
         await wait_for_state(peers[0], {"connected"})
         await peers[0].close()  # the browser leaves: its peer closes and frees the slot
         last = f"full{ingest.webrtc_max_peers}"
-        await poll_until(lambda: _answered(nc, last, photos, peers), timeout_s=20)
+        # At once when the DTLS close arrives; at worst after connect + media timeouts (13 s here).
+        await poll_until(lambda: _answered(nc, last, photos, peers), timeout_s=30)
     finally:
         for pc in peers:
             await pc.close()
