@@ -29,14 +29,28 @@ COMPOSE_NATS_CONF = REPO / "deploy" / "nats" / "nats.conf"
 _CLIENT = re.compile(r"Listening for client connections on \S+:(\d+)")
 _HTTP = re.compile(r"Starting http monitor on \S+:(\d+)")
 _READY = "Server is ready"
-_ROUTE = re.compile(r"nats://nats-(\d+)\.[\w.-]+:6222")
+_ROUTE = re.compile(r"nats://nats-(\d+)\.[\w.-]+:\d+")
+# The listeners, by role (never by port number): the client listener is the top-level `listen`,
+# the cluster's is the indented one inside `cluster {}`, monitoring is `http`.
+CLIENT_LISTEN = re.compile(r"^listen: 0\.0\.0\.0:(\d+)$", re.M)
+_MONITOR_LISTEN = re.compile(r"^http: 0\.0\.0\.0:\d+$", re.M)
+_CLUSTER_LISTEN = re.compile(r"^(\s+)listen: 0\.0\.0\.0:\d+$", re.M)
 
 
-def rewrite(conf: str, replacements: dict[str, str]) -> str:
+def rewrite(conf: str, replacements: dict[re.Pattern[str] | str, str]) -> str:
+    """Apply each replacement (a literal line or a line pattern), asserting it matches exactly once."""
     for old, new in replacements.items():
-        assert conf.count(old) == 1, f"the deployed nats config no longer has {old!r} exactly once"
-        conf = conf.replace(old, new)
+        pattern = old if isinstance(old, re.Pattern) else re.compile(re.escape(old))
+        conf, count = pattern.subn(new, conf)
+        assert count == 1, f"the deployed nats config no longer has {pattern.pattern!r} exactly once"
     return conf
+
+
+def client_port(conf: str) -> int:
+    """The port a deployed config listens on for clients."""
+    found = CLIENT_LISTEN.search(conf)
+    assert found, "the deployed nats config has no client listener"
+    return int(found.group(1))
 
 
 def local_compose_conf(conf: str, store: Path) -> str:
@@ -44,8 +58,8 @@ def local_compose_conf(conf: str, store: Path) -> str:
     return rewrite(
         conf,
         {
-            "listen: 0.0.0.0:4222": "listen: 127.0.0.1:-1",
-            "http: 0.0.0.0:8222": "http: 127.0.0.1:-1",
+            CLIENT_LISTEN: "listen: 127.0.0.1:-1",
+            _MONITOR_LISTEN: "http: 127.0.0.1:-1",
             "store_dir: /data": f'store_dir: "{store}"',
         },
     )
@@ -56,11 +70,11 @@ def local_cluster_conf(conf: str, node: Path, cluster_ports: list[int], index: i
     conf = rewrite(
         conf,
         {
-            "listen: 0.0.0.0:4222": "listen: 127.0.0.1:-1",
-            "http: 0.0.0.0:8222": "http: 127.0.0.1:-1",
+            CLIENT_LISTEN: "listen: 127.0.0.1:-1",
+            _MONITOR_LISTEN: "http: 127.0.0.1:-1",
             "pid_file: /var/run/nats/nats.pid": f'pid_file: "{node / "nats.pid"}"',
             "store_dir: /data": f'store_dir: "{node / "jetstream"}"',
-            "listen: 0.0.0.0:6222": f"listen: 127.0.0.1:{cluster_ports[index]}",
+            _CLUSTER_LISTEN: rf"\g<1>listen: 127.0.0.1:{cluster_ports[index]}",
         },
     )
     routes = _ROUTE.findall(conf)

@@ -40,6 +40,7 @@ from tests.deploy.manifests import (
     kind_of,
     named,
 )
+from tests.deploy.natsproc import COMPOSE_NATS_CONF, client_port
 
 COMPOSE_COMPONENTS = {"gateway": "gateway", "ingest": "ingest", "detector": "worker", "depth": "worker"}
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
@@ -306,8 +307,9 @@ def test_nats_is_the_same_everywhere(compose: dict[str, Any], rendered: dict[str
             common["data"]["SIGHTWIRE_NATS_URL"]
             == f"nats://{client['metadata']['name']}:{client['spec']['ports'][0]['port']}"
         )
+    compose_url = f"nats://nats:{client_port(COMPOSE_NATS_CONF.read_text())}"  # the service's own listener
     for name in COMPOSE_COMPONENTS:
-        assert compose["services"][name]["environment"]["SIGHTWIRE_NATS_URL"] == "nats://nats:4222"
+        assert compose["services"][name]["environment"]["SIGHTWIRE_NATS_URL"] == compose_url
 
 
 # ---- Dockerfile ----------------------------------------------------------------------------
