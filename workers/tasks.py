@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,6 +48,21 @@ class _Base:
         image = decode_jpeg(jpeg, self.settings.max_image_pixels)
         return Prepared(*to_tensor(image, self.spec.input))
 
+    def _common_fields(self, frame: Frame, geometry: Geometry, started_at_ns: int) -> dict[str, Any]:
+        """The fields every result envelope shares: which frame, when, by whom, at what size."""
+        return {
+            "sid": frame.sid,
+            "seq": frame.seq,
+            "captured_at_ns": frame.captured_at_ns,
+            "started_at_ns": started_at_ns,
+            "finished_at_ns": now_ns(),
+            "worker": self.settings.instance_id,
+            "model": self.spec.name,
+            "width": geometry.width,
+            "height": geometry.height,
+            "frame_id": frame.frame_id,
+        }
+
 
 class DetectorTask(_Base):
     """YOLOX / YOLOv8 / YOLOv5 output -> NMS-ed boxes normalised to the frame."""
@@ -69,18 +84,7 @@ class DetectorTask(_Base):
     def result(self, frame: Frame, output: np.ndarray, geometry: Geometry, started_at_ns: int) -> Detections:
         boxes = self.finish(output, geometry)
         return Detections(
-            sid=frame.sid,
-            seq=frame.seq,
-            captured_at_ns=frame.captured_at_ns,
-            started_at_ns=started_at_ns,
-            finished_at_ns=now_ns(),
-            worker=self.settings.instance_id,
-            model=self.spec.name,
-            width=geometry.width,
-            height=geometry.height,
-            boxes=boxes,
-            frame_id=frame.frame_id,
-            ingested_at_ns=frame.ingested_at_ns,
+            **self._common_fields(frame, geometry, started_at_ns), boxes=boxes, ingested_at_ns=frame.ingested_at_ns
         )
 
 
@@ -93,20 +97,11 @@ class DepthTask(_Base):
     def result(self, frame: Frame, output: np.ndarray, geometry: Geometry, started_at_ns: int) -> DepthMap:
         grid = self.finish(output, geometry)
         return DepthMap(
-            sid=frame.sid,
-            seq=frame.seq,
-            captured_at_ns=frame.captured_at_ns,
-            started_at_ns=started_at_ns,
-            finished_at_ns=now_ns(),
-            worker=self.settings.instance_id,
-            model=self.spec.name,
-            width=geometry.width,
-            height=geometry.height,
+            **self._common_fields(frame, geometry, started_at_ns),
             grid=grid,
             grid_w=self.settings.depth_grid_w,
             grid_h=self.settings.depth_grid_h,
             larger_is_farther=self.spec.larger_is_farther,
-            frame_id=frame.frame_id,
         )
 
 
