@@ -1,5 +1,5 @@
-"""Idempotent JetStream provisioning: the FRAMES and RESULTS streams, the two
-KV buckets and the worker consumers of DESIGN.md section 2.
+"""Idempotent JetStream provisioning: the FRAMES, RESULTS, SCENE and EVENTS streams,
+the KV buckets and the worker consumers of DESIGN.md section 2.
 
 Every service calls `provision()` at start-up, so the order in which services
 start does not matter. Re-running it on an existing deployment creates what is
@@ -48,6 +48,38 @@ def results_stream(s: NatsSettings) -> api.StreamConfig:
         max_bytes=s.results_max_bytes,
         storage=api.StorageType.FILE,
         num_replicas=s.stream_replicas,
+        allow_direct=True,
+    )
+
+
+def scene_stream(s: NatsSettings) -> api.StreamConfig:
+    """Finished client messages; retention = the SSE resume window, like RESULTS."""
+    return api.StreamConfig(
+        name=subjects.SCENE_STREAM,
+        subjects=[subjects.SCENE_ALL],
+        retention=api.RetentionPolicy.LIMITS,
+        discard=api.DiscardPolicy.OLD,
+        max_age=s.results_max_age_s,
+        max_bytes=s.scene_max_bytes,
+        storage=api.StorageType.FILE,
+        num_replicas=s.stream_replicas,
+        duplicate_window=min(120.0, s.results_max_age_s),
+        allow_direct=True,
+    )
+
+
+def events_stream(s: NatsSettings) -> api.StreamConfig:
+    """Durable events: days of retention, replayable over REST; `Nats-Msg-Id` = event id."""
+    return api.StreamConfig(
+        name=subjects.EVENTS_STREAM,
+        subjects=[subjects.EVENTS_ALL],
+        retention=api.RetentionPolicy.LIMITS,
+        discard=api.DiscardPolicy.OLD,
+        max_age=s.events_max_age_s,
+        max_bytes=s.events_max_bytes,
+        storage=api.StorageType.FILE,
+        num_replicas=s.stream_replicas,
+        duplicate_window=120.0,
         allow_direct=True,
     )
 
@@ -112,6 +144,8 @@ async def provision(js: JetStreamContext, settings: NatsSettings) -> None:
     """Make sure every stream, bucket and worker consumer exists."""
     await ensure_stream(js, frames_stream(settings))
     await ensure_stream(js, results_stream(settings))
+    await ensure_stream(js, scene_stream(settings))
+    await ensure_stream(js, events_stream(settings))
     await ensure_bucket(js, sessions_bucket(settings))
     await ensure_bucket(js, leases_bucket(settings))
     for durable in WORKER_DURABLES:

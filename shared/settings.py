@@ -55,6 +55,11 @@ class NatsSettings(BaseSettings):
         60.0, gt=0, le=86_400, description="RESULTS retention: the window for SSE resume with Last-Event-ID."
     )
     results_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024, description="RESULTS size cap (discard old).")
+    scene_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024, description="SCENE size cap (discard old).")
+    events_max_age_s: float = Field(
+        7 * 86_400.0, gt=0, le=366 * 86_400, description="EVENTS retention: replay over REST and snapshot TTL."
+    )
+    events_max_bytes: int = Field(1024 * 1024 * 1024, ge=1024 * 1024, description="EVENTS size cap (discard old).")
     lease_ttl_s: float = Field(10.0, ge=1, le=600, description="Expiry of an ingest lease in sw-leases.")
     consumer_ack_wait_s: float = Field(
         10.0, ge=1, le=600, description="Unacked frames are redelivered to another worker after this."

@@ -11,6 +11,8 @@ from enum import StrEnum
 
 FRAMES_STREAM = "FRAMES"
 RESULTS_STREAM = "RESULTS"
+SCENE_STREAM = "SCENE"
+EVENTS_STREAM = "EVENTS"
 SESSIONS_BUCKET = "sw-sessions"
 LEASES_BUCKET = "sw-leases"
 WEBRTC_SUBJECT = "sw.ingest.webrtc"
@@ -21,8 +23,11 @@ DEPTH_DURABLE = "depth"
 
 FRAMES_ALL = "sw.frames.>"
 RESULTS_ALL = "sw.results.>"
+SCENE_ALL = "sw.scene.>"
+EVENTS_ALL = "sw.events.>"
 
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_KIND = re.compile(r"^[a-z][a-z_]{0,31}$")
 
 
 class ResultKind(StrEnum):
@@ -51,10 +56,36 @@ def session_results(sid: str) -> str:
     return f"sw.results.{check_sid(sid)}.>"
 
 
+def scene(sid: str) -> str:
+    """The finished client messages of one session, written once by its scene owner (DESIGN §7).
+
+    Body: the UTF-8 JSON of the DESIGN §4 client message (`{"type": "detection_result", ...}` or
+    `{"type": "error", ...}`), exactly as a viewer receives it; the gateway forwards the bytes.
+    """
+    return f"sw.scene.{check_sid(sid)}"
+
+
+def scene_msg_id(sid: str, results_seq: int) -> str:
+    """`Nats-Msg-Id` of a SCENE message: a replay after failover writes nothing twice."""
+    return f"{sid}:{results_seq}"
+
+
+def events(sid: str, kind: str) -> str:
+    """One event of a session (DESIGN §8); body: the UTF-8 JSON `{"type": "event", "event": {...}}`."""
+    if not _KIND.fullmatch(kind):
+        raise ValueError(f"invalid event kind {kind!r}")
+    return f"sw.events.{check_sid(sid)}.{kind}"
+
+
+def session_events(sid: str) -> str:
+    """All event kinds of one session."""
+    return f"sw.events.{check_sid(sid)}.>"
+
+
 def sid_of(subject: str) -> str:
-    """`sw.frames.<sid>` or `sw.results.<sid>.<kind>` -> `<sid>`."""
+    """`sw.<frames|results|scene|events>.<sid>[.<kind>]` -> `<sid>`."""
     parts = subject.split(".")
-    if len(parts) < 3 or parts[0] != "sw" or parts[1] not in ("frames", "results"):
+    if len(parts) < 3 or parts[0] != "sw" or parts[1] not in ("frames", "results", "scene", "events"):
         raise ValueError(f"not a Sightwire data subject: {subject!r}")
     return parts[2]
 

@@ -15,6 +15,12 @@ async def test_provision_creates_streams_buckets_and_consumers(js: JetStreamCont
     assert frames.config.max_msgs_per_subject == NatsSettings().frames_max_msgs_per_subject
     results = await js.stream_info(subjects.RESULTS_STREAM)
     assert results.config.subjects == [subjects.RESULTS_ALL]
+    scene = await js.stream_info(subjects.SCENE_STREAM)
+    assert scene.config.subjects == [subjects.SCENE_ALL]
+    assert scene.config.max_age == NatsSettings().results_max_age_s
+    events = await js.stream_info(subjects.EVENTS_STREAM)
+    assert events.config.subjects == [subjects.EVENTS_ALL]
+    assert events.config.max_age == NatsSettings().events_max_age_s
     for durable in (subjects.DETECTOR_DURABLE, subjects.DEPTH_DURABLE):
         info = await js.consumer_info(subjects.FRAMES_STREAM, durable)
         assert info.config.filter_subject == subjects.FRAMES_ALL

@@ -40,3 +40,17 @@ def test_a_new_producer_continues_above_the_old_one() -> None:
     old = SeqCounter(clock_ms=1000)
     last = [old.next(clock_ms=1000 + i) for i in range(10)][-1]
     assert SeqCounter(clock_ms=2000).next(clock_ms=2000) > last
+
+
+def test_scene_and_event_subjects_carry_the_session() -> None:
+    assert subjects.scene("abc") == "sw.scene.abc"
+    assert subjects.scene_msg_id("abc", 42) == "abc:42"
+    assert subjects.events("abc", "zone_enter") == "sw.events.abc.zone_enter"
+    assert subjects.sid_of("sw.events.abc.line_cross") == "abc"
+    assert subjects.sid_of(subjects.scene("abc")) == "abc"
+
+
+def test_event_kinds_are_one_subject_token() -> None:
+    for bad in ("", "a.b", "Zone", "*", ">", "x" * 40):
+        with pytest.raises(ValueError):
+            subjects.events("abc", bad)
