@@ -17,11 +17,12 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from shared import logs
+from shared import console, logs
 from shared.settings import CommonSettings, UpSettings
 from shared.watchdog import guard_event_loop
 
@@ -95,6 +96,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     settings: UpSettings = build_settings("up", host=args.host, port=args.port)
     _configure_logs("up", settings)
+    if problems := importlib.import_module("workers.models.check").preflight(build_settings("worker")):
+        for problem in problems:  # before any component starts: one line each, no traceback
+            print(f"sightwire up: {problem}", file=sys.stderr)
+        return 2
     from shared.stack import run_stack
 
     run_until_signal(lambda stop: run_stack(settings, stop), settings)
@@ -107,7 +112,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     registry = importlib.import_module("workers.models.registry")
     if args.action == "list":
         return int(registry.cli_list(settings))
+    if args.action == "add":
+        return int(importlib.import_module("workers.models.add").cli_add(settings, args))
     return int(registry.cli_pull(settings, args.names))
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check this machine (shared/doctor.py); the model and device checks come from workers."""
+    up: UpSettings = build_settings("up", host=args.host, port=args.port)
+    worker = build_settings("worker")
+    pinned = list(build_settings("ingest").webrtc_host_addresses)
+    model_checks = importlib.import_module("workers.models.check").doctor_checks
+    from shared import doctor
+
+    return doctor.run(up, pinned, [lambda: model_checks(worker)])
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -127,7 +145,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _configure_logs(service: str, settings: CommonSettings) -> None:
-    logs.configure(service, settings.log_level, settings.log_json)
+    explicit = settings.log_json if "log_json" in settings.model_fields_set else None
+    logs.configure(service, settings.log_level, console.wants_json(explicit))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -145,10 +164,21 @@ def parser() -> argparse.ArgumentParser:
     gateway.add_argument("--host", default=None)
     gateway.add_argument("--port", type=int, default=None)
     gateway.set_defaults(func=cmd_gateway)
-    models = sub.add_parser("models", help="list or download models")
-    models.add_argument("action", choices=["list", "pull"])
-    models.add_argument("names", nargs="*", help="models to pull (default: the configured ones)")
-    models.set_defaults(func=cmd_models)
+    models = sub.add_parser("models", help="list, download or add models")
+    actions = models.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every known model and where its file is")
+    pull = actions.add_parser("pull", help="download pinned models (verified)")
+    pull.add_argument("names", nargs="*", help="models to pull (default: the configured ones)")
+    add = actions.add_parser("add", help="register a detector file or an Ultralytics export folder")
+    add.add_argument("path", help="a .xml/.onnx/.tflite file, or a `yolo export` folder with metadata.yaml")
+    add.add_argument("--name", default=None, help="the name to run it by (default: the folder or file name)")
+    add.add_argument("--family", choices=["yolox", "yolov8", "yolov5"], default=None, help="default: from the output")
+    add.add_argument("--labels", type=Path, default=None, help="class names: one per line, or YAML with `names:`")
+    models.set_defaults(func=cmd_models, names=[])
+    doctor = sub.add_parser("doctor", help="check this machine and say how to fix what fails")
+    doctor.add_argument("--host", default=None)
+    doctor.add_argument("--port", type=int, default=None)
+    doctor.set_defaults(func=cmd_doctor)
     sub.add_parser("check-config", help="validate and print the configuration").set_defaults(func=cmd_check_config)
     return p
 
