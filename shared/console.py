@@ -18,6 +18,7 @@ from typing import TextIO
 from shared.logs import _STANDARD
 
 CONTAINER_MARKERS = ("KUBERNETES_SERVICE_HOST", "container")
+HIDDEN = {"color_message"}  # uvicorn's ANSI-coloured copy of the message
 
 
 def in_container() -> bool:
@@ -41,7 +42,7 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
-        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD)
+        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD and k not in HIDDEN)
         line = f"{stamp} {self.service} {record.levelname} {record.getMessage()}" + (f"  {extras}" if extras else "")
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

@@ -165,7 +165,8 @@ def inspect(model: Path, meta: Metadata) -> tuple[int, int, list[int]]:
     try:
         graph = ov.Core().read_model(str(model))
     except RuntimeError as exc:
-        raise ModelError(f"{model}: OpenVINO cannot read it: {str(exc).splitlines()[0][:200]}") from exc
+        lines = [line for line in str(exc).splitlines() if line.strip() and "Exception from" not in line]
+        raise ModelError(f"{model}: OpenVINO cannot read it: {(lines or ['?'])[0][:200]}") from exc
     if len(graph.inputs) != 1:
         raise ModelError(f"{model}: a detector has one input, this model has {len(graph.inputs)}")
     dims = _static(graph.inputs[0].get_partial_shape(), "input")
@@ -203,9 +204,9 @@ def build_manifest(req: Request, model: Path, meta: Metadata) -> store.Manifest:
 
 def add(req: Request, settings: WorkerSettings) -> tuple[store.Manifest, Path]:
     model, meta_path = locate(req.path)
+    files = model_files(model) + ([meta_path] if meta_path else [])
     meta = read_metadata(meta_path) if meta_path else Metadata()
     manifest = build_manifest(req, model, meta)
-    files = model_files(model) + ([meta_path] if meta_path else [])
     return manifest, store.save(settings.model_store_dir, manifest, files)
 
 
