@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.workers.models.support import two_class_export
 from workers.models.add import Request, add, infer_family
 from workers.models.labels import COCO80
 from workers.models.registry import ModelError, resolve, spec_of
 from workers.settings import WorkerSettings
-from tests.workers.models.support import two_class_export
 
 
 @pytest.fixture
@@ -78,9 +78,7 @@ def test_refusals_say_why(settings: WorkerSettings, model_dir: Path, tmp_path: P
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
 
 
-def test_labels_file_overrides_and_names_the_classes(
-    settings: WorkerSettings, model_dir: Path, tmp_path: Path
-) -> None:
+def test_labels_file_overrides_and_names_the_classes(settings: WorkerSettings, model_dir: Path, tmp_path: Path) -> None:
     labels = tmp_path / "labels.txt"
     labels.write_text("\n".join(f"thing{i}" for i in range(80)) + "\n")
     manifest, _ = add(Request(model_dir / "yolov5n.onnx", labels_file=labels), settings)
