@@ -14,6 +14,7 @@ import asyncio
 import faulthandler
 import importlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -101,9 +102,27 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"sightwire up: {problem}", file=sys.stderr)
         return 2
     from shared.stack import run_stack
+    from shared.supervisor import CrashLoop
 
-    run_until_signal(lambda stop: run_stack(settings, stop), settings)
+    # The children's stderr reaches the terminal through the supervisor's relay (a pipe): they log
+    # the way `up` decided to, not the way a pipe would make them.
+    os.environ.setdefault("SIGHTWIRE_LOG_JSON", "false" if console.console_logging() else "true")
+    try:
+        run_until_signal(lambda stop: run_stack(settings, stop), settings)
+    except BaseExceptionGroup as group:
+        crash, _rest = group.split(CrashLoop)
+        if crash is None:
+            raise
+        print(f"sightwire up: stopped: {_first(crash)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _first(group: BaseException) -> BaseException:
+    """The innermost first exception of (nested) exception groups."""
+    while isinstance(group, BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -190,8 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except ValidationError as exc:
-        print(f"invalid configuration:\n{exc}", file=sys.stderr)
+    except ValidationError as exc:  # one line per bad setting, named as the user sets it
+        for error in exc.errors():
+            name = "SIGHTWIRE_" + "_".join(str(p) for p in error["loc"]).upper()
+            print(f"invalid configuration: {name}: {error['msg']}", file=sys.stderr)
         return 2
 
 
