@@ -46,17 +46,25 @@ def physical(device: str) -> list[str]:
     return [device]
 
 
+def present(wanted: str, available: list[str]) -> bool:
+    """`GPU` matches `GPU.0`; `GPU.1` must be listed as such."""
+    base = wanted.upper()
+    return base in available or ("." not in base and base in {a.split(".")[0] for a in available})
+
+
 def check(core: ov.Core, device: str) -> str:
-    """The normalised device; DeviceError naming the available devices when one is absent."""
+    """The normalised device; DeviceError naming the available devices when it cannot run.
+    AUTO over a list needs one of them (it falls back down the list); MULTI/HETERO need all."""
     device = normalise(device)
     available = list(core.available_devices)
-    for wanted in physical(device):
-        base = wanted.upper()
-        if base not in available and base.split(".")[0] not in {a.split(".")[0] for a in available}:
-            raise DeviceError(
-                f"SIGHTWIRE_DEVICE={device}: OpenVINO sees no {wanted} on this machine; "
-                f"available: {', '.join(available) or 'none'}"
-            )
+    wanted = physical(device)
+    missing = [w for w in wanted if not present(w, available)]
+    auto = device.upper().startswith("AUTO")
+    if missing and (not auto or len(missing) == len(wanted)):
+        raise DeviceError(
+            f"OpenVINO sees no {' or '.join(missing) if auto else ', '.join(missing)} on this machine; "
+            f"available: {', '.join(available) or 'none'}"
+        )
     return device
 
 

@@ -48,7 +48,7 @@ async def load_engine(kind: WorkerKind, spec: ModelSpec, settings: WorkerSetting
         Engine.load,
         path,
         spec.input,
-        device=settings.device,
+        device=settings.device_for(kind),
         hint=settings.hint(kind),
         requests=settings.infer_requests,
         output_index=spec.output_index,

@@ -67,6 +67,12 @@ class WorkerSettings(CommonSettings):
         max_length=200,
         description="OpenVINO device: CPU, GPU, NPU, AUTO, a priority list (GPU,CPU) or any OpenVINO device string.",
     )
+    detector_device: str | None = Field(
+        None, max_length=200, description="The detector's device when it differs from SIGHTWIRE_DEVICE (e.g. GPU)."
+    )
+    depth_device: str | None = Field(
+        None, max_length=200, description="The depth worker's device when it differs from SIGHTWIRE_DEVICE."
+    )
     ov_cache: bool = Field(True, description="OpenVINO compiled-model cache: a restart skips compilation.")
     ov_cache_dir: Path = Field(default_factory=_default_compiled_cache, description="Where compiled models are cached.")
     precision_hint: PrecisionHint = Field(
@@ -106,6 +112,9 @@ class WorkerSettings(CommonSettings):
 
     def model_name(self, kind: WorkerKind) -> str:
         return self.detector_model if kind == "detector" else self.depth_model
+
+    def device_for(self, kind: WorkerKind) -> str:
+        return (self.detector_device if kind == "detector" else self.depth_device) or self.device
 
     def compiled_cache_dir(self) -> Path | None:
         return self.ov_cache_dir if self.ov_cache else None

@@ -28,7 +28,7 @@ def test_a_ready_machine_passes_every_check(tmp_path: Path) -> None:
     assert lines[2] == f"OK   UI port 127.0.0.1:{port}: free"
     names = [line[5:].split(":")[0] for line in lines[:-1]]
     assert names[:2] == ["python", "nats-server"] and names[3] == "WebRTC host address"
-    assert names[4:7] == ["OpenVINO", "device", "compiled-model cache"]
+    assert names[4:8] == ["OpenVINO", "detector device", "depth device", "compiled-model cache"]
     assert any("detector model yolox_nano" in line and "(verified)" in line for line in lines)
     assert any("depth model pydnet" in line and "(verified)" in line for line in lines)
     assert lines[-1].endswith("checks passed") and "Traceback" not in done.stderr
@@ -43,7 +43,8 @@ def test_failures_say_what_to_do(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stdout
     out = done.stdout
     assert f"FAIL UI port 127.0.0.1:{port}: cannot listen" in out and "set SIGHTWIRE_PORT" in out
-    assert "FAIL device: SIGHTWIRE_DEVICE=GPU: OpenVINO sees no GPU" in out and "set SIGHTWIRE_DEVICE to one of" in out
+    assert "FAIL detector device: SIGHTWIRE_DEVICE=GPU: OpenVINO sees no GPU" in out
+    assert "FAIL depth device: SIGHTWIRE_DEVICE=GPU" in out and "set SIGHTWIRE_DEVICE to one of CPU" in out
     assert "FAIL detector model yolov8n: not found" in out and "sightwire models add PATH --name yolov8n" in out
 
 

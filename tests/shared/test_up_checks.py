@@ -35,14 +35,18 @@ def test_missing_model_exits_2_with_one_line_and_starts_nothing(tmp_path: Path) 
 
 
 def test_unknown_model_and_absent_device_each_get_their_line(tmp_path: Path) -> None:
-    env = up_env(tmp_path, SIGHTWIRE_DEPTH_MODEL="nosuch", SIGHTWIRE_DEVICE="NPU")
+    env = up_env(tmp_path, SIGHTWIRE_DEPTH_MODEL="nosuch", SIGHTWIRE_DEVICE="NPU", SIGHTWIRE_DEPTH_DEVICE="GPU,NPU")
     done = subprocess.run([sys.executable, "-m", "shared.cli", "up"], env=env, capture_output=True, text=True,
                           timeout=120, check=False)  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 2, done.stderr
+    assert len(lines) == 3, done.stderr
     assert "depth model: unknown model 'nosuch'" in lines[0] and "sightwire models add" in lines[0]
-    assert "SIGHTWIRE_DEVICE=NPU: OpenVINO sees no NPU on this machine; available: CPU" in lines[1]
+    assert lines[1] == "sightwire up: SIGHTWIRE_DEVICE=NPU: OpenVINO sees no NPU on this machine; available: CPU"
+    assert (
+        lines[2]
+        == "sightwire up: SIGHTWIRE_DEPTH_DEVICE=GPU,NPU: OpenVINO sees no GPU or NPU on this machine; available: CPU"
+    )
 
 
 def test_crash_loop_ends_in_one_line_with_the_last_error(tmp_path: Path) -> None:

@@ -44,11 +44,19 @@ def _model_problem(kind: WorkerKind, settings: WorkerSettings) -> str | None:
 def preflight(settings: WorkerSettings) -> list[str]:
     """One line per problem that would stop a worker; empty when every model and the device are usable."""
     problems = [p for kind in KINDS if (p := _model_problem(kind, settings))]
-    try:
-        devices.check(ov.Core(), settings.device)
-    except devices.DeviceError as exc:
-        problems.append(str(exc))
+    core = ov.Core()
+    for setting, device in dict.fromkeys(_device_setting(kind, settings) for kind in KINDS):
+        try:
+            devices.check(core, device)
+        except devices.DeviceError as exc:
+            problems.append(f"{setting}={device}: {exc}")
     return problems
+
+
+def _device_setting(kind: WorkerKind, settings: WorkerSettings) -> tuple[str, str]:
+    """(the variable that chose `kind`'s device, the device)."""
+    own = settings.detector_device if kind == "detector" else settings.depth_device
+    return (f"SIGHTWIRE_{kind.upper()}_DEVICE", own) if own else ("SIGHTWIRE_DEVICE", settings.device)
 
 
 def _sha256(path: Path) -> str:
@@ -83,11 +91,13 @@ def doctor_checks(settings: WorkerSettings) -> list[Check]:
     core = ov.Core()
     available = list(core.available_devices)
     result = [Check("OpenVINO", True, f"{ov.__version__.split('-')[0]}, devices: {', '.join(available)}")]
-    try:
-        device = devices.check(core, settings.device)
-        result.append(Check("device", True, device))
-    except devices.DeviceError as exc:
-        result.append(Check("device", False, str(exc), f"set SIGHTWIRE_DEVICE to one of {', '.join(available)}"))
+    for kind in KINDS:
+        setting, device = _device_setting(kind, settings)
+        try:
+            result.append(Check(f"{kind} device", True, devices.check(core, device)))
+        except devices.DeviceError as exc:
+            fix = f"set {setting} to one of {', '.join(available)}"
+            result.append(Check(f"{kind} device", False, f"{setting}={device}: {exc}", fix))
     cache = settings.compiled_cache_dir()
     result.append(Check("compiled-model cache", True, str(cache) if cache else "off (SIGHTWIRE_OV_CACHE=false)"))
     return result + [_model_check(kind, settings) for kind in KINDS]
