@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from gateway.classes import check_classes
 from gateway.deps import hash_token, new_token
 from gateway.errors import ApiError
 from shared.errors import ErrorCode, InvalidSourceURL
@@ -79,6 +80,7 @@ async def create_session(
     if not runtime.accepting:
         raise ApiError(503, ErrorCode.UNAVAILABLE, "gateway is shutting down")
     config = merged_config(SessionConfig(), changes)
+    check_classes(runtime, config)
     token = new_token()
     record = SessionRecord(
         sid=new_session_id(), token_hash=hash_token(token), source=await checked_source(runtime, source), config=config
@@ -94,7 +96,7 @@ async def update_config(runtime: GatewayRuntime, sid: str, changes: dict[str, An
     current = await runtime.sessions.get(sid)
     if current is None:
         raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
-    merged_config(current[0].config, changes)  # validate before writing
+    check_classes(runtime, merged_config(current[0].config, changes))  # validate before writing
 
     def change(record: SessionRecord) -> SessionRecord:
         config = merged_config(record.config, changes)

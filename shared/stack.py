@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 
+from shared import console
 from shared.jetstream import provision
 from shared.natsconn import connect, drain_quietly
 from shared.natsserver import EmbeddedNatsServer
@@ -51,6 +52,7 @@ async def run_stack(settings: UpSettings, stop: asyncio.Event) -> None:
         await drain_quietly(nc, settings.drain_timeout_s)
         supervisor = Supervisor(children(settings, nats_url))
         log.info("sightwire is up", extra={"ui": f"http://{settings.host}:{settings.port}/", "nats": nats_url})
+        console.banner_if_console(f"http://{settings.host}:{settings.port}/", nats_url, not settings.external_nats)
         async with asyncio.TaskGroup() as tg:
             run = tg.create_task(supervisor.run())
             tg.create_task(_relay_stop(stop, supervisor, run))

@@ -48,11 +48,12 @@ async def load_engine(kind: WorkerKind, spec: ModelSpec, settings: WorkerSetting
         Engine.load,
         path,
         spec.input,
-        device=settings.ov_device,
+        device=settings.device_for(kind),
         hint=settings.hint(kind),
         requests=settings.infer_requests,
         output_index=spec.output_index,
-        cache_dir=settings.ov_cache_dir,
+        cache_dir=settings.compiled_cache_dir(),
+        precision=settings.precision_hint,
     )
 
 
@@ -61,7 +62,7 @@ async def run(kind: WorkerKind, settings: WorkerSettings, stop: asyncio.Event) -
     if kind not in DURABLES:
         raise ValueError(f"unknown worker kind {kind!r}")
     try:
-        spec = spec_of(settings.model_name(kind), kind)
+        spec = spec_of(settings.model_name(kind), kind, settings)
         engine = await load_engine(kind, spec, settings)
     except (ModelError, EngineError) as exc:  # configuration, not a crash: say why and exit non-zero
         log.error("model unavailable", extra={"kind": kind, "error": str(exc)})
