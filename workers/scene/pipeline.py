@@ -39,7 +39,7 @@ class PipelineLimits:
     scale_ema_alpha: float = 0.3
     scale_max_age_s: float = 30.0
     track_lost_s: float = 2.0
-    track_min_iou: float = 0.1
+    track_min_iou: float = 0.3
 
 
 @dataclass(frozen=True, slots=True)

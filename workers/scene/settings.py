@@ -55,7 +55,9 @@ class SceneSettings(CommonSettings):
     track_lost_s: float = Field(
         2.0, gt=0, le=60, description="How long a track survives without a matching detection (ByteTrack buffer)."
     )
-    track_min_iou: float = Field(0.1, gt=0, le=1, description="Least IoU for a detection to continue a track.")
+    track_min_iou: float = Field(
+        0.3, gt=0, le=1, description="Least IoU for a detection to continue a track (0.3: benchmarks/tracking.py)."
+    )
     depth_max_age_ms: int = Field(
         1000, ge=0, le=60_000, description="A depth map further than this from a detection's capture time is not used."
     )
