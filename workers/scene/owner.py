@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 MSG_ID = "Nats-Msg-Id"
 PENDING_MSGS = 512
+BATCH = 32  # RESULTS messages handled per trip to a worker thread
 TICK_S = 0.05
 RETRY_S = 0.5
 StopReason = Literal["closed", "release", "shutdown", "lost"]
@@ -171,11 +172,12 @@ class SessionOwner:
         while not self._stopped.is_set():
             self._apply_config()
             try:
-                msg = await sub.next_msg(timeout=self._wait_s())
+                batch = [await sub.next_msg(timeout=self._wait_s())]
             except TimeoutError:  # nats' TimeoutError derives from it
-                await self._step(None)
-            else:
-                await self._step(msg)
+                batch = []
+            while batch and len(batch) < BATCH and sub.pending_msgs > 0:
+                batch.append(await sub.next_msg(timeout=1.0))
+            await self._step(batch)
             await self._maybe_checkpoint(force=False)
 
     def _wait_s(self) -> float:
@@ -193,17 +195,20 @@ class SessionOwner:
         self.analyser = make_analyser(self.sid, config)
         self.analyser.restore(state)
 
-    async def _step(self, msg: Any) -> None:
-        if msg is None:
-            finished = await asyncio.to_thread(self._tick)
-        else:
-            seq = msg.metadata.sequence.stream
-            finished = await asyncio.to_thread(self._process, msg.subject, msg.data, seq)
+    async def _step(self, batch: list[Any]) -> None:
+        """Messages already waiting are handled in one trip to a worker thread (one per batch)."""
+        if batch:
+            items = [(m.subject, m.data, m.metadata.sequence.stream) for m in batch]
+            finished = await asyncio.to_thread(self._process, items)
             self._dirty = True
+        else:
+            finished = await asyncio.to_thread(self._tick)
         await self._publish(finished)
 
-    def _process(self, subject: str, data: bytes, results_seq: int) -> Finished:
-        emitted = self.pipeline.handle(subject, data, results_seq, time.monotonic())
+    def _process(self, items: list[tuple[str, bytes, int]]) -> Finished:
+        emitted = []
+        for subject, data, results_seq in items:
+            emitted += self.pipeline.handle(subject, data, results_seq, time.monotonic())
         self._mirror_drops()
         return self._finish_messages(emitted)
 

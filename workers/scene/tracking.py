@@ -1,18 +1,21 @@
-"""Track ids per session: ByteTrack from Roboflow's `trackers` library, one per class.
+"""Track ids per session: ByteTrack from Roboflow's `trackers` library.
 
 Why this library: a maintained, clean-room ByteTrack (Kalman filter + Hungarian matching + the
 two-stage association that keeps tracks alive through low-score boxes during occlusions), Apache
-2.0, numpy-only at run time. ByteTrack itself ignores classes; a person track must never continue
-as a chair, so each class gets its own ByteTrack and a session-wide counter turns their local ids
-into the ids viewers see (1, 2, 3, ... in order of confirmation, unique across classes).
+2.0, numpy-only at run time. ByteTrack itself ignores classes, but a person track must never
+continue as a chair: each class's boxes are moved `CLASS_OFFSET` apart along x before they reach
+the tracker (and back after), so boxes of different classes never overlap and are never matched,
+while one tracker per session does one association per frame (not one per class).
 
 Boxes are normalised `(x1, y1, x2, y2)`; the timestamp is the frame's capture time, so the motion
 model follows the real frame spacing and a replay of the same frames gives the same ids. A track
-gets its id on its second consecutive detection (ByteTrack's confirmation); before that it is None.
+gets its id (1, 2, 3, ... per session) on its second consecutive detection (ByteTrack's
+confirmation); before that it is None.
 
-The state (`state()` / `restore()`) is plain data for the msgpack checkpoint: per class the
-Kalman state and covariances of each tracklet as little-endian float64 arrays, its counters and
-the id maps. Restoring it into a fresh tracker continues with the same ids (tested).
+The state (`state()` / `restore()`) is plain data for the msgpack checkpoint: the Kalman state and
+covariances of each tracklet as little-endian float64 arrays, its counters and the id counter.
+Restoring it into a fresh tracker continues with the same ids (tested). It reads and writes a few
+attributes of the library's tracker and tracklets, hence the pinned minor version (2.6).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from trackers.core.bytetrack.tracklet import ByteTrackTracklet
 
 FPS_REFERENCE = 30.0  # ByteTrack counts its lost-track buffer in 30 fps frames
 KF_KEYS = ("state", "state_covariance", "transition_mtx", "observation_mtx", "process_noise", "measurement_noise")
-MAX_CLASSES = 1000
+CLASS_OFFSET = 4.0  # normalised boxes live in 0..1; a predicted box never drifts 3 frames wide
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +46,29 @@ class SceneTracker:
 
     def __init__(self, params: TrackerParams) -> None:
         self.params = params
-        self._by_class: dict[int, ByteTrackTracker] = {}
-        self._ids: dict[tuple[int, int], int] = {}  # (class_id, local id) -> session id
-        self._next_id = 1
+        self._tracker = self._new(0)
+
+    def _new(self, next_id: int) -> ByteTrackTracker:
+        tracker = ByteTrackTracker(
+            lost_track_buffer=max(1, round(self.params.lost_s * FPS_REFERENCE)), frame_rate=FPS_REFERENCE
+        )
+        tracker._next_track_id = next_id
+        self._apply(tracker)
+        return tracker
 
     def configure(self, params: TrackerParams) -> None:
         """New thresholds apply from the next frame; tracks and ids are kept."""
         self.params = params
-        for tracker in self._by_class.values():
-            self._apply(tracker)
+        self._apply(self._tracker)
+
+    def _apply(self, tracker: ByteTrackTracker) -> None:
+        tracker.high_conf_det_threshold = self.params.high_threshold
+        tracker.track_activation_threshold = self.params.high_threshold
+        tracker.minimum_iou_threshold = self.params.min_iou
 
     def reset(self) -> None:
         """Forget every track (tracking was off for a while); ids keep counting up."""
-        self._by_class.clear()
-        self._ids.clear()
+        self._tracker = self._new(int(self._tracker._next_track_id))
 
     def update(
         self,
@@ -65,86 +77,35 @@ class SceneTracker:
         class_ids: Sequence[int],
         timestamp_s: float,
     ) -> list[int | None]:
-        """One frame's detections (all scores, low ones help keep tracks) -> their ids, in order."""
-        out: list[int | None] = [None] * len(boxes)
-        present = set(class_ids)
-        for class_id in sorted(present | set(self._by_class)):
-            picked = [i for i, c in enumerate(class_ids) if c == class_id]
-            tracker = self._tracker(class_id)
-            for index, local in self._update_class(tracker, boxes, scores, picked, timestamp_s):
-                out[index] = self._session_id(class_id, local)
-            self._forget_dead(class_id, tracker)
-        return out
-
-    def _tracker(self, class_id: int) -> ByteTrackTracker:
-        tracker = self._by_class.get(class_id)
-        if tracker is None:
-            if len(self._by_class) >= MAX_CLASSES:
-                raise ValueError("too many classes for one session's tracker")
-            tracker = ByteTrackTracker(
-                lost_track_buffer=max(1, round(self.params.lost_s * FPS_REFERENCE)), frame_rate=FPS_REFERENCE
+        """One frame's detections (all scores: weak ones keep tracks alive) -> their ids, in order."""
+        n = len(boxes)
+        if n:
+            xyxy = np.asarray(boxes, dtype=np.float64).reshape(n, 4)
+            shift = np.asarray(class_ids, dtype=np.float64) * CLASS_OFFSET
+            xyxy[:, 0] += shift
+            xyxy[:, 2] += shift
+            dets = sv.Detections(
+                xyxy=xyxy, confidence=np.asarray(scores, dtype=np.float64), data={"index": np.arange(n)}
             )
-            self._apply(tracker)
-            self._by_class[class_id] = tracker
-        return tracker
-
-    def _apply(self, tracker: ByteTrackTracker) -> None:
-        tracker.high_conf_det_threshold = self.params.high_threshold
-        tracker.track_activation_threshold = self.params.high_threshold
-        tracker.minimum_iou_threshold = self.params.min_iou
-
-    @staticmethod
-    def _update_class(
-        tracker: ByteTrackTracker,
-        boxes: Sequence[tuple[float, float, float, float]],
-        scores: Sequence[float],
-        picked: list[int],
-        timestamp_s: float,
-    ) -> list[tuple[int, int]]:
-        if picked:
-            xyxy = np.asarray([boxes[i] for i in picked], dtype=np.float64).reshape(-1, 4)
-            conf = np.asarray([scores[i] for i in picked], dtype=np.float64)
-            dets = sv.Detections(xyxy=xyxy, confidence=conf, data={"index": np.asarray(picked, dtype=np.int64)})
         else:
             dets = sv.Detections.empty()
             dets.data["index"] = np.empty(0, dtype=np.int64)
-        result = tracker.update(dets, timestamp=timestamp_s)
-        if result.tracker_id is None or len(result) == 0:
-            return []
-        indices = result.data.get("index", np.empty(0, dtype=np.int64))
-        return [(int(i), int(t)) for i, t in zip(indices, result.tracker_id, strict=True) if int(t) >= 0]
-
-    def _session_id(self, class_id: int, local: int) -> int:
-        key = (class_id, local)
-        found = self._ids.get(key)
-        if found is None:
-            found = self._ids[key] = self._next_id
-            self._next_id += 1
-        return found
-
-    def _forget_dead(self, class_id: int, tracker: ByteTrackTracker) -> None:
-        alive = {int(t.tracker_id) for t in tracker.tracks}
-        for key in [k for k in self._ids if k[0] == class_id and k[1] not in alive]:
-            del self._ids[key]
-        if not tracker.tracks:
-            del self._by_class[class_id]
+        result = self._tracker.update(dets, timestamp=timestamp_s)
+        out: list[int | None] = [None] * n
+        if result.tracker_id is not None and len(result):
+            for index, track in zip(result.data["index"], result.tracker_id, strict=True):
+                if int(track) >= 0:
+                    out[int(index)] = int(track) + 1
+        return out
 
     # ---- checkpoint ----
 
     def state(self) -> dict[str, Any]:
-        return {
-            "next_id": self._next_id,
-            "ids": [[c, local, sid] for (c, local), sid in self._ids.items()],
-            "classes": {str(c): _tracker_state(t) for c, t in self._by_class.items()},
-        }
+        return _tracker_state(self._tracker)
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self.reset()
-        self._next_id = int(state["next_id"])
-        self._ids = {(int(c), int(local)): int(sid) for c, local, sid in state["ids"]}
-        for key, tracker_state in state["classes"].items():
-            tracker = self._tracker(int(key))
-            _restore_tracker(tracker, tracker_state)
+        self._tracker = self._new(0)
+        _restore_tracker(self._tracker, state)
 
 
 def _array(a: np.ndarray) -> list[Any]:

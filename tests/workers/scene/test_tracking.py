@@ -1,4 +1,4 @@
-"""ByteTrack per class behind session-wide ids, and its checkpoint as plain msgpack data."""
+"""ByteTrack behind session-wide ids, classes kept apart, and its checkpoint as plain msgpack data."""
 
 from __future__ import annotations
 
@@ -66,4 +66,14 @@ def test_a_lost_track_is_forgotten_after_its_buffer():
     for f in walk(0, 3):
         tracker.update(f[0][:1], [0.9], [0], f[3])
     tracker.update([], [], [], 5.0)  # 4.7 s later: longer than lost_s
-    assert tracker.state()["ids"] == []
+    assert tracker.state()["tracks"] == []
+
+
+def test_classes_never_share_a_track():
+    tracker = SceneTracker(PARAMS)
+    box = (0.2, 0.2, 0.4, 0.6)
+    assert tracker.update([box], [0.9], [0], 0.0) == [None]
+    assert tracker.update([box], [0.9], [0], 0.1) == [1]
+    # the same place, another class: a new object, while the person's track waits unmatched
+    assert tracker.update([box], [0.9], [56], 0.2) == [None]
+    assert tracker.update([box], [0.9], [56], 0.3) == [2]
