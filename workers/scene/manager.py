@@ -81,6 +81,7 @@ class SceneManager:
         self.records: dict[str, SessionRecord] = {}
         self.held: dict[str, Held] = {}
         self.cooldown: dict[str, float] = {}
+        self.releasing: set[str] = set()
         self._kick = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
 
@@ -156,9 +157,11 @@ class SceneManager:
 
     async def _balance(self) -> None:
         quota = self.quota()
-        surplus = len(self.held) - quota
+        keeping = sorted(set(self.held) - self.releasing)
+        surplus = len(keeping) - quota
         if surplus > 0:
-            for sid in random.sample(sorted(self.held), surplus):
+            for sid in random.sample(keeping, surplus):
+                self.releasing.add(sid)
                 self._spawn(self._stop(sid, "release"), f"scene-release-{sid}")
             return
         now = time.monotonic()
@@ -194,6 +197,7 @@ class SceneManager:
             if self.held.get(sid) is held:
                 del self.held[sid]
                 self.stats.owned(len(self.held))
+            self.releasing.discard(sid)
             if held.owner.why != "lost":
                 await self.leases.release(sid, held.revision)
             if held.owner.why in (None, "release"):  # crashed or shed: let another instance take it first

@@ -114,7 +114,9 @@ class SessionOwner:
             self._new_config = config
 
     def stop(self, why: StopReason, closing: Closing | None = None) -> None:
-        if self.why is None or why in ("closed", "lost"):
+        """Precedence: lost (write nothing more) > closed (final events) > release / shutdown."""
+        rank = {"shutdown": 0, "release": 0, "closed": 1, "lost": 2}
+        if self.why is None or rank[why] > rank[self.why]:
             self.why = why
             self.closing = closing if closing is not None else self.closing
         self._stopped.set()
@@ -208,7 +210,11 @@ class SessionOwner:
     def _process(self, items: list[tuple[str, bytes, int]]) -> Finished:
         emitted = []
         for subject, data, results_seq in items:
-            emitted += self.pipeline.handle(subject, data, results_seq, time.monotonic())
+            try:
+                emitted += self.pipeline.handle(subject, data, results_seq, time.monotonic())
+            except Exception:  # a bug or an input nobody foresaw: skip it, never crash-loop on it
+                log.exception("result not applied", extra={"sid": self.sid, "results_seq": results_seq})
+                self.pipeline.dropped["scene_error"] += 1
         self._mirror_drops()
         return self._finish_messages(emitted)
 
