@@ -25,6 +25,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,6 +49,7 @@ BATCH = 32  # RESULTS messages handled per trip to a worker thread
 TICK_S = 0.05
 RETRY_S = 0.5
 StopReason = Literal["closed", "release", "shutdown", "lost"]
+AnalyserFactory = Callable[[str, SessionConfig], SceneAnalyser]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +91,16 @@ class SessionOwner:
         store: CheckpointStore,
         settings: SceneSettings,
         stats: SceneStats,
+        analysers: AnalyserFactory = make_analyser,
     ) -> None:
         self.sid = sid
+        self.make_analyser = analysers
         self.js = js
         self.store = store
         self.settings = settings
         self.stats = stats
         self.pipeline = ScenePipeline(sid, config, limits_of(settings))
-        self.analyser: SceneAnalyser = make_analyser(sid, config)
+        self.analyser: SceneAnalyser = analysers(sid, config)
         self.revision: int | None = None
         self.why: StopReason | None = None
         self.closing: Closing | None = None
@@ -149,7 +153,7 @@ class SessionOwner:
         except Exception as exc:  # an unreadable checkpoint: start fresh rather than never
             log.warning("checkpoint unreadable; starting fresh", extra={"sid": self.sid, "error": repr(exc)})
             self.pipeline = ScenePipeline(self.sid, self.pipeline.config, self.pipeline.limits)
-            self.analyser = make_analyser(self.sid, self.pipeline.config)
+            self.analyser = self.make_analyser(self.sid, self.pipeline.config)
             return
         self.stats.restored += 1
         log.info("session restored", extra={"sid": self.sid, "results_seq": self.pipeline.results_seq})
@@ -194,7 +198,7 @@ class SessionOwner:
             return
         self.pipeline.set_config(config)
         state = self.analyser.state()
-        self.analyser = make_analyser(self.sid, config)
+        self.analyser = self.make_analyser(self.sid, config)
         self.analyser.restore(state)
 
     async def _step(self, batch: list[Any]) -> None:
