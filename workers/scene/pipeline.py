@@ -161,6 +161,7 @@ class ScenePipeline:
         return {
             "results_seq": self.results_seq,
             "last_seq": self.window.last_seq,
+            "gaps": self.window.gaps(),
             "waiting": [[e.seq, e.results_seq, e.kind, e.data] for e in self.window.waiting()],
             "tracker": self.tracker.state(),
             "scale": self.scale.state(),
@@ -171,7 +172,8 @@ class ScenePipeline:
         self.results_seq = int(state["results_seq"])
         waiting = [Entry(int(s), int(r), _kind(k), bytes(d)) for s, r, k, d in state["waiting"]]
         last_seq = state["last_seq"]
-        self.window.restore(int(last_seq) if last_seq is not None else None, waiting, now_s)
+        gaps = [int(g) for g in state.get("gaps", [])]
+        self.window.restore(int(last_seq) if last_seq is not None else None, waiting, now_s, gaps)
         self.tracker.restore(state["tracker"])
         self.scale.restore(state["scale"])
         self.depth, self.depth_raw = None, None

@@ -3,7 +3,10 @@
 Competing detector replicas finish frames out of order, so RESULTS may hold seq 8 before seq 7.
 Every detection and error with a frame seq above the last detection applied waits here, ordered by
 seq, and is released when
-- it is the next one (seq <= last applied + 1), or
+- it is the next one: its seq follows the last applied by at most 1.5 typical gaps. Frame seqs are
+  not consecutive integers (shared/sequence.py seeds them from the wall clock in milliseconds, so
+  at 10 fps they step by about 100): the typical gap is the median of the last steps between
+  applied detections (or 1, for consecutive integers), so a stream in order never waits, or
 - the window is full (more than `size` waiting: the missing seq is given up on), or
 - something waiting has waited `max_wait_s` (the missing frame was dropped as stale, or is slow).
 A detection whose seq is not above the last one applied arrives too late: it is not applied
@@ -17,10 +20,15 @@ waiting ones go into the session checkpoint as they are.
 from __future__ import annotations
 
 import heapq
+import statistics
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 EntryKind = Literal["det", "error"]
+GAPS_KEPT = 16
+NEXT_GAP_FACTOR = 1.5
 
 
 @dataclass(order=True, slots=True)
@@ -41,6 +49,7 @@ class ReorderWindow:
         self.last_seq: int | None = None  # the last detection applied
         self._heap: list[Entry] = []
         self._seqs: set[tuple[int, EntryKind]] = set()
+        self._gaps: deque[int] = deque(maxlen=GAPS_KEPT)  # steps between applied detections
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -71,6 +80,8 @@ class ReorderWindow:
             if entry.kind == "det":
                 if self._behind(entry.seq):  # cannot happen with a heap, kept as a guard
                     continue
+                if self.last_seq is not None:
+                    self._gaps.append(entry.seq - self.last_seq)
                 self.last_seq = entry.seq
             out.append(entry)
         return out
@@ -81,8 +92,12 @@ class ReorderWindow:
             return None
         return min(e.arrived_s for e in self._heap) + self.max_wait_s
 
-    def restore(self, last_seq: int | None, waiting: list[Entry], now_s: float) -> None:
+    def gaps(self) -> list[int]:
+        return list(self._gaps)
+
+    def restore(self, last_seq: int | None, waiting: list[Entry], now_s: float, gaps: Sequence[int] = ()) -> None:
         self.last_seq = last_seq
+        self._gaps = deque((int(g) for g in gaps), maxlen=GAPS_KEPT)
         self._heap = []
         self._seqs = set()
         for entry in waiting:
@@ -90,12 +105,17 @@ class ReorderWindow:
             heapq.heappush(self._heap, entry)
             self._seqs.add((entry.seq, entry.kind))
 
+    def _next_gap(self) -> float:
+        """How far the next frame's seq may be from the last applied one."""
+        typical = statistics.median(self._gaps) if self._gaps else 1
+        return max(1.0, NEXT_GAP_FACTOR * typical)
+
     def _behind(self, seq: int) -> bool:
         return self.last_seq is not None and seq <= self.last_seq
 
     def _ready(self, now_s: float) -> bool:
         head = self._heap[0]
-        if self.last_seq is not None and head.seq <= self.last_seq + 1:
+        if self.last_seq is not None and head.seq - self.last_seq <= self._next_gap():
             return True
         if len(self._heap) > self.size:
             return True

@@ -81,3 +81,33 @@ def test_restore_continues_with_the_waiting_entries():
     fresh.restore(saved_last, saved_waiting, now_s=0.0)
     out, _ = feed(fresh, [det(2)])
     assert out == [2, 3, 4]
+
+
+def test_millisecond_seqs_in_order_never_wait_and_a_swap_is_fixed():
+    """Seqs seeded from the wall clock step by ~100 at 10 fps (shared/sequence.py)."""
+    window = ReorderWindow(size=4, max_wait_s=60)
+    window.restore(900, [], 0.0, gaps=[100, 101, 99])
+    out, _ = feed(window, [det(1000), det(1101), det(1199)])
+    assert out == [1000, 1101, 1199]
+    out, _ = feed(window, [det(1400)])  # 1300 is still at the other detector
+    assert out == [] and len(window) == 1
+    out, _ = feed(window, [det(1300)])
+    assert out == [1300, 1400]
+
+
+def test_a_dropped_frame_holds_the_next_one_only_until_the_time_bound():
+    window = ReorderWindow(size=4, max_wait_s=0.2)
+    window.restore(1000, [], 0.0, gaps=[100] * 5)
+    assert feed(window, [det(1200)], now_s=0.0)[0] == []  # 1100 was dropped as stale
+    assert [e.seq for e in window.release(0.25)] == [1200]
+    assert feed(window, [det(1300)], now_s=0.3)[0] == [1300]
+
+
+def test_the_typical_gap_is_learnt_from_the_stream():
+    window = ReorderWindow(size=8, max_wait_s=0.2)
+    window.restore(0, [], 0.0)
+    for n, seq in enumerate([100, 200, 300], start=1):  # the first steps wait for the time bound
+        feed(window, [det(seq)], now_s=n)
+        window.release(n + 0.3)
+    assert window.gaps() == [100, 100, 100]
+    assert feed(window, [det(400)], now_s=10)[0] == [400]  # now in order means at once
