@@ -2,7 +2,7 @@
 
 The heartbeat has the shape every worker's has (`processed`, `errors`, `dropped_<reason>`), so the
 gateway's global stats add the scene stage without knowing about it, plus `sessions` (owned now),
-`published`, `events`, `restored` (sessions continued from a checkpoint) and `late`/`duplicate`
+`written` (SCENE messages), `events`, `restored` (sessions continued from a checkpoint) and `late`/`duplicate`
 drops of the reorder window. Other scene instances read `sessions` to spread sessions evenly.
 """
 
@@ -67,7 +67,7 @@ class SceneStats:
         counters = {
             "processed": self.processed,
             "errors": self.errors,
-            "published": self.published,
+            "written": self.published,  # not "published": the gateway adds that to "processed"
             "events": self.events,
             "restored": self.restored,
             "sessions": self.sessions,
