@@ -3,7 +3,7 @@
 The heartbeat has the shape every worker's has (`processed`, `errors`, `dropped_<reason>`), so the
 gateway's global stats add the scene stage without knowing about it, plus `sessions` (owned now),
 `written` (SCENE messages), `events`, `restored` (sessions continued from a checkpoint) and `late`/`duplicate`
-drops of the reorder window. Other scene instances read `sessions` to spread sessions evenly.
+drops of the reorder window. Other scene instances count these heartbeats for their fair share.
 """
 
 from __future__ import annotations
