@@ -90,3 +90,30 @@ async def test_results_are_put_in_order_within_the_window_and_counted_beyond_it(
         remaining = []
     assert sid not in remaining
     assert proc.poll() is None, logs([proc])
+
+
+async def test_sigterm_hands_sessions_over_at_once(components: ComponentRunner, js: JetStreamContext, nc: NATS) -> None:
+    """A graceful stop writes final checkpoints and releases the leases: no waiting for the TTL."""
+    live = await Live(nc).start()
+    env = {**SCENE_ENV, "SIGHTWIRE_SCENE_LEASE_TTL_S": "600"}  # only a release can free the sessions
+    first = components.start("worker", "scene", env=env, name="first")
+    for n in range(3):
+        await create_session(js, f"handover{n}")
+    await live.until(lambda: live.counter("sessions") == 3, 60, "the first worker to own all three")
+    for n in range(3):
+        await publish_det(js, detections(f"handover{n}", 1, [moving_box(1)]))
+    await live.until(lambda: all(live.scene[f"handover{n}"] for n in range(3)), 60, "a message per session")
+    second = components.start("worker", "scene", env=env, name="second")
+    assert components.stop(first) == 0, logs([first])
+    assert "scene worker stopped" in ComponentRunner.log_of(first)
+    second_id = f"-{second.pid}"
+    await live.until(
+        lambda: any(i.endswith(second_id) and b.counters.get("sessions") == 3 for i, b in live.beats.items()),
+        60,
+        "the second worker to own all three",
+    )
+    for n in range(3):
+        await publish_det(js, detections(f"handover{n}", 2, [moving_box(2)]))
+    await live.until(lambda: all(len(live.scene[f"handover{n}"]) == 2 for n in range(3)), 60, "the next messages")
+    assert all(seqs(live.scene[f"handover{n}"]) == [1, 2] for n in range(3))
+    assert live.counter("restored") >= 3  # continued from the checkpoints written at shutdown
