@@ -1,7 +1,7 @@
 """`python -m benchmarks.scene`: throughput and added latency of one scene instance.
 
 One embedded nats-server and one real `sightwire worker scene` process; N upload sessions in
-sw-sessions; detection envelopes (5 boxes each, moving) published straight to RESULTS, so the
+sw-sessions; detection envelopes (5 boxes of 5 classes, swaying) published straight to RESULTS, so the
 number is the scene stage's own, without models. Two measurements in one run:
 - saturation: every session's frames are stored in RESULTS first, then the sessions are created;
   frames/s = SCENE messages per second while the worker works through the backlog;
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import signal
 import statistics
@@ -38,9 +39,8 @@ from shared.settings import NatsSettings
 
 def det(sid: str, seq: int) -> Detections:
     at = now_ns()
-    boxes = [
-        Box(0.05 + 0.18 * k + 0.001 * seq, 0.2, 0.15 + 0.18 * k + 0.001 * seq, 0.6, 0.9, k, "obj") for k in range(5)
-    ]
+    x = [0.05 + 0.18 * k + 0.03 * math.sin(seq / 20) for k in range(5)]  # swaying, always in view
+    boxes = [Box(x[k], 0.2, x[k] + 0.1, 0.6, 0.9, k, "obj") for k in range(5)]
     return Detections(sid, seq, at, at, at, "bench", "fake", 640, 480, boxes)
 
 
