@@ -36,7 +36,7 @@ from shared.sessions import SessionConfig
 from workers.scene import checkpoint, messages
 from workers.scene.analysers import make_analyser
 from workers.scene.analysis import SceneAnalyser
-from workers.scene.checkpoint import CheckpointConflict, CheckpointStore
+from workers.scene.checkpoint import CheckpointConflict, CheckpointStore, CheckpointTooLarge
 from workers.scene.pipeline import Emitted, PipelineLimits, ScenePipeline
 from workers.scene.settings import SceneSettings
 from workers.scene.stats import SceneStats
@@ -274,7 +274,12 @@ class SessionOwner:
         due = time.monotonic() - self._saved_at >= self.settings.scene_checkpoint_interval_s
         if not self._dirty or not (force or due):
             return
-        data = await asyncio.to_thread(self._encode_checkpoint)
+        try:
+            data = await asyncio.to_thread(self._encode_checkpoint)
+        except CheckpointTooLarge as exc:  # the previous checkpoint stays; a failover replays more
+            log.warning("checkpoint too large; not saved", extra={"sid": self.sid, "error": str(exc)})
+            self._saved_at = time.monotonic()
+            return
         try:
             self.revision = await self.store.save(self.sid, data, self.revision)
         except CheckpointConflict:
