@@ -26,8 +26,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.leases import TRANSIENT, LeaseLost, LeaseStore
 from ingest.source import RunnerDeps, SourceRunner
+from shared.leases import TRANSIENT, LeaseLost, LeaseStore
 from shared.sessions import SessionRecord
 from shared.subjects import check_sid
 

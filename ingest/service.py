@@ -17,13 +17,13 @@ import logging
 from ingest import webrtc
 from ingest.ffmpeg import configure_ffmpeg
 from ingest.heartbeat import heartbeat_loop
-from ingest.leases import LeaseStore, bucket_ttl
 from ingest.manager import SessionManager
 from ingest.settings import IngestSettings
 from ingest.source import RunnerDeps
 from ingest.stats import IngestStats
 from shared import subjects
 from shared.jetstream import provision
+from shared.leases import LeaseStore, bucket_ttl
 from shared.metrics import serve_metrics
 from shared.natsconn import connect, drain_quietly
 from shared.sessions import SessionStore

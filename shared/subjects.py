@@ -15,6 +15,8 @@ SCENE_STREAM = "SCENE"
 EVENTS_STREAM = "EVENTS"
 SESSIONS_BUCKET = "sw-sessions"
 LEASES_BUCKET = "sw-leases"
+SCENE_LEASES_BUCKET = "sw-scene-leases"  # which scene instance owns a session (DESIGN §7)
+SCENE_CHECKPOINTS_BUCKET = "sw-scene"  # each owned session's checkpoint, key = <sid>
 WEBRTC_SUBJECT = "sw.ingest.webrtc"
 WEBRTC_QUEUE = "sw-ingest-webrtc"
 

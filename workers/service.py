@@ -59,6 +59,11 @@ async def load_engine(kind: WorkerKind, spec: ModelSpec, settings: WorkerSetting
 
 async def run(kind: WorkerKind, settings: WorkerSettings, stop: asyncio.Event) -> None:
     """Serve frames of `kind` until `stop` is set, then shut down in order."""
+    if kind == "scene":  # the scene stage reads RESULTS, not FRAMES: its own service (settings: SceneSettings)
+        from workers.scene import service as scene
+
+        await scene.run(settings, stop)
+        return
     if kind not in DURABLES:
         raise ValueError(f"unknown worker kind {kind!r}")
     try:
