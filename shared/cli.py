@@ -32,6 +32,7 @@ SERVICE_SETTINGS = {
     "worker": "workers.settings:WorkerSettings",
     "gateway": "gateway.settings:GatewaySettings",
     "up": "shared.settings:UpSettings",
+    "notifier": "workers.notifier.settings:NotifierSettings",
 }
 
 
@@ -77,7 +78,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    settings = build_settings("worker")
+    settings = build_settings("notifier" if args.kind == "notifier" else "worker")
     _configure_logs(f"worker-{args.kind}", settings)
     service = importlib.import_module("workers.service")
     run_until_signal(lambda stop: service.run(args.kind, settings, stop), settings)
@@ -139,7 +140,7 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
     sub.add_parser("ingest", help="run an ingest instance").set_defaults(func=cmd_ingest)
     worker = sub.add_parser("worker", help="run an inference worker")
-    worker.add_argument("kind", choices=["detector", "depth"])
+    worker.add_argument("kind", choices=["detector", "depth", "notifier"])
     worker.set_defaults(func=cmd_worker)
     gateway = sub.add_parser("gateway", help="run the API gateway")
     gateway.add_argument("--host", default=None)

@@ -82,6 +82,7 @@ class SessionRecord(Strict):
     status: SessionStatus = "active"
     error_code: str | None = None
     error_message: str | None = None
+    webhooks_failed: int = Field(0, ge=0, description="Events whose webhook delivery failed for good (notifier).")
     created_at: float = Field(default_factory=time.time)
     last_active_at: float = Field(default_factory=time.time)
 

@@ -41,6 +41,7 @@ def children(settings: UpSettings, nats_url: str) -> list[Child]:
         Child("ingest", component_argv("ingest"), stage=0, env=env),
         Child("detector", component_argv("worker", "detector"), stage=1, env=env),
         Child("depth", component_argv("worker", "depth"), stage=1, env=env),
+        Child("notifier", component_argv("worker", "notifier"), stage=1, env=env),
     ]
 
 

@@ -58,6 +58,11 @@ async def load_engine(kind: WorkerKind, spec: ModelSpec, settings: WorkerSetting
 
 async def run(kind: WorkerKind, settings: WorkerSettings, stop: asyncio.Event) -> None:
     """Serve frames of `kind` until `stop` is set, then shut down in order."""
+    if kind == "notifier":  # events -> webhooks and snapshots; its settings class is the CLI's choice
+        from workers.notifier.service import run as run_notifier
+
+        await run_notifier(settings, stop)  # type: ignore[arg-type,unused-ignore]
+        return
     if kind not in DURABLES:
         raise ValueError(f"unknown worker kind {kind!r}")
     try:
