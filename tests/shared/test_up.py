@@ -114,6 +114,6 @@ async def test_up_with_an_external_nats_starts_no_broker(
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(proc.wait, 60)
     assert code == 0, (tmp_path / "up.log").read_text()[-3000:]
-    assert len(kids) == 4 and commands == {sys.executable}  # gateway, ingest, detector, depth; no broker
+    assert len(kids) == 5 and commands == {sys.executable}  # gateway, ingest, detector, depth, notifier; no broker
     assert {"FRAMES", "RESULTS"} <= streams  # provisioned on the given server
     assert not (tmp_path / "cache" / "sightwire" / "nats").exists()

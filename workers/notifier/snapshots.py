@@ -127,10 +127,11 @@ class Snapshotter:
         with contextlib.suppress(ObjectNotFoundError):
             await self.store.get_info(name)
             return "exists"
-        jpeg = await find_frame(self.js, subjects.sid_of(subject), frame_seq)
+        sid = subjects.sid_of(subject)
+        jpeg = await find_frame(self.js, sid, frame_seq)
         if jpeg is None:
             return "missing"
-        await self.store.put(name, jpeg)
+        await self.store.put(name, jpeg, meta=api.ObjectMeta(name=name, description=sid))  # the owner, checked on GET
         return "stored"
 
     def _count(self, outcome: str) -> None:
