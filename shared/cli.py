@@ -94,7 +94,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    settings: UpSettings = build_settings("up", host=args.host, port=args.port)
+    settings: UpSettings = build_settings("up", host=args.host, port=args.port, mqtt_port=args.mqtt_port)
     _configure_logs("up", settings)
     from shared.stack import run_stack
 
@@ -137,6 +137,7 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the whole stack locally (embedded nats-server unless SIGHTWIRE_NATS_URL)")
     up.add_argument("--host", default=None)
     up.add_argument("--port", type=int, default=None)
+    up.add_argument("--mqtt-port", type=int, default=None, help="enable nats-server's MQTT listener (sw/events/#)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("ingest", help="run an ingest instance").set_defaults(func=cmd_ingest)
     worker = sub.add_parser("worker", help="run an inference worker")
