@@ -96,6 +96,7 @@ class SessionStats(BaseModel):
     expires_at: float
     uploads: dict[str, int]
     streams: dict[str, Any] = Field(description="Result delivery on this gateway replica.")
+    webhooks_failed: int = Field(0, description="Events whose webhook delivery failed for good.")
 
 
 class UploadFrame(Strict):

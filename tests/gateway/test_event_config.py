@@ -93,6 +93,7 @@ async def test_a_full_config_round_trips_and_the_secret_is_never_returned(gatewa
     assert record.config.webhooks[0].secret.get_secret_value() == "s3cret-value"
     stats = await gateway.client.get(f"/stream/sessions/{sid}/stats", headers=headers)
     assert stats.status_code == 200 and "s3cret-value" not in stats.text
+    assert stats.json()["webhooks_failed"] == 0
 
     replaced = await gateway.client.patch(
         f"/stream/sessions/{sid}/config", json={"lines": [], "webhooks": []}, headers=headers
