@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 
@@ -18,6 +19,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     status: int
+    arrived_at: float = 0.0  # time.time() when the body was read
 
 
 @dataclass
@@ -62,11 +64,11 @@ class WebhookReceiver:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 if self.hang:
                     self._hung.append(writer)
-                    self.received.append(Received(path, headers, body, 0))
+                    self.received.append(Received(path, headers, body, 0, time.time()))
                     self.arrived.set()
                     await asyncio.sleep(3600)
                 status = self.statuses.pop(0) if self.statuses else 200
-                self.received.append(Received(path, headers, body, status))
+                self.received.append(Received(path, headers, body, status, time.time()))
                 self.arrived.set()
                 writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n".encode())
                 await writer.drain()
