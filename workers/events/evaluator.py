@@ -102,6 +102,7 @@ class EventAnalyser:
         self.gone_s = gone_s
         self.tracks: dict[int, Track] = {}
         self.crossings: dict[str, dict[str, int]] = {ln.name: {"in": 0, "out": 0} for ln in self.lines}
+        self.occupancy: dict[str, int] = {z.name: 0 for z in self.zones}
         self.source_lost = False
         self.unreachable = False
         self.closed = False
@@ -148,6 +149,7 @@ class EventAnalyser:
         for name in line_names:
             counts = dict(saved.get(name, {}))
             self.crossings[name] = {"in": int(counts.get("in", 0)), "out": int(counts.get("out", 0))}
+        self._recount()
         self.source_lost = bool(state.get("source_lost", False))
         self.unreachable = bool(state.get("unreachable", False))
         self.closed = bool(state.get("closed", False))
@@ -155,11 +157,15 @@ class EventAnalyser:
     # -- counts --------------------------------------------------------------------------------
 
     def counts(self) -> dict[str, Any]:
-        occupancy = {z.name: 0 for z in self.zones}
+        occupancy = dict(self.occupancy)
+        return {"zones": occupancy, "lines": {k: dict(v) for k, v in self.crossings.items()}}
+
+    def _recount(self) -> None:
+        """Occupancy from the tracks (after a restore); kept incrementally on enter and exit."""
+        self.occupancy = {z.name: 0 for z in self.zones}
         for track in self.tracks.values():
             for name in track.zones:
-                occupancy[name] = occupancy.get(name, 0) + 1
-        return {"zones": occupancy, "lines": {k: dict(v) for k, v in self.crossings.items()}}
+                self.occupancy[name] += 1
 
     # -- camera health -------------------------------------------------------------------------
 
@@ -220,9 +226,11 @@ class EventAnalyser:
             inside = zone.name in track.zones
             if not inside and distance > band:
                 track.zones[zone.name] = frame.timestamp
+                self.occupancy[zone.name] += 1
                 events.append(self._track_event("zone_enter", zone.name, tid, det, frame, results_seq))
             elif inside and distance < -band:
                 entered = track.zones.pop(zone.name)
+                self.occupancy[zone.name] -= 1
                 _discard(track.dwelled, zone.name)
                 extra = {"dwell_s": round(frame.timestamp - entered, 3)}
                 events.append(self._track_event("zone_exit", zone.name, tid, det, frame, results_seq, extra))
@@ -271,6 +279,7 @@ class EventAnalyser:
                 continue
             del self.tracks[tid]
             for name, entered in sorted(track.zones.items()):
+                self.occupancy[name] -= 1
                 extra = {"dwell_s": round(track.last_seen - entered, 3), "reason": "lost", "label": track.label}
                 events.append(self._event("zone_exit", results_seq, frame.timestamp, tid, {"zone": name, **extra}))
         return events
