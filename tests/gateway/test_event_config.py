@@ -3,16 +3,20 @@ webhook URLs policed like camera URLs, and a webhook `secret` stored but never r
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+import websockets
 from nats.js import JetStreamContext
 
 from shared import subjects
 from shared.natsserver import EmbeddedNatsServer
 from shared.sessions import SessionRecord
-from tests.support.gateway_app import Gateway, auth, gateway_settings, running_gateway
+from tests.support.gateway_app import Gateway, auth, gateway_settings, running_gateway, serving_gateway
 
 ZONE = {"name": "bay", "polygon": [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]], "dwell_s": 5}
 LINE = {"name": "gate", "a": [0.3, 0.9], "b": [0.3, 0.1]}
@@ -100,3 +104,19 @@ async def test_a_full_config_round_trips_and_the_secret_is_never_returned(gatewa
     )
     assert replaced.json()["config"]["lines"] == [] and replaced.json()["config"]["webhooks"] == []
     assert (await stored(js, sid)).config.zones[0].name == "bay"
+
+
+async def test_websocket_config_update_takes_zones_and_polices_webhooks(nats_server: EmbeddedNatsServer):
+    async with serving_gateway(gateway_settings(nats_server.url)) as (base, _app):
+        async with httpx.AsyncClient(base_url=base) as http:
+            session = (await http.post("/stream/sessions", json={})).json()
+        url = "ws" + base.removeprefix("http") + f"/stream/sessions/{session['client_id']}/ws?token={session['token']}"
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"type": "config_update", "config": {"zones": [ZONE], "webhooks": [HOOK]}}))
+            ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            bad = {"webhooks": [{"url": "http://169.254.169.254/"}]}
+            await ws.send(json.dumps({"type": "config_update", "config": bad}))
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert ack["type"] == "config_updated" and ack["config"]["zones"][0]["name"] == "bay"
+    assert ack["config"]["webhooks"][0]["secret"] is None
+    assert refused["error_code"] == "VALIDATION_ERROR" and "webhooks.0.url" in refused["error"]
