@@ -25,6 +25,7 @@ class Received:
 @dataclass
 class WebhookReceiver:
     statuses: list[int] = field(default_factory=list)
+    location: str | None = None  # sent with 3xx answers
     hang: bool = False
     received: list[Received] = field(default_factory=list)
     connections: int = 0
@@ -70,7 +71,8 @@ class WebhookReceiver:
                 status = self.statuses.pop(0) if self.statuses else 200
                 self.received.append(Received(path, headers, body, status, time.time()))
                 self.arrived.set()
-                writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n".encode())
+                extra = f"Location: {self.location}\r\n" if self.location and 300 <= status < 400 else ""
+                writer.write(f"HTTP/1.1 {status} X\r\n{extra}Content-Length: 0\r\n\r\n".encode())
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass

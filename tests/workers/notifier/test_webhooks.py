@@ -149,3 +149,30 @@ async def test_a_dead_receiver_does_not_delay_another_sessions_webhook(
     await until(lambda: len(alive.accepted()) == 3, "the live session's webhooks")
     assert len(dead.received) == 2, "the dead session holds only its concurrency"
     assert all(r.status == 0 for r in dead.received), "and none of its POSTs has been answered"
+
+
+async def test_redirects_are_not_followed(js: JetStreamContext, notifier_of, receivers) -> None:
+    elsewhere = await receiver(receivers)
+    redirecting = await receiver(receivers, statuses=[307], location=elsewhere.url)
+    await session(js, "cam3", Webhook(url=redirecting.url))
+    await notifier_of(webhook_backoff_s=[0.2, 0.2], webhook_max_deliver=3)
+    await publish(js, "cam3", 1)
+    await until(lambda: len(redirecting.accepted()) == 1, "the retry accepted where it was sent")
+    await until(lambda: settled(js), "the event acked")
+    assert [r.status for r in redirecting.received] == [307, 200]
+    assert elsewhere.received == [], "the redirect target never got a request"
+
+
+async def test_a_refused_address_is_never_contacted_and_is_recorded(
+    js: JetStreamContext, notifier_of, receivers
+) -> None:
+    """A record written around the gateway's check (or DNS that changed) is policed again at send time."""
+    store = await session(js, "cam4", Webhook(url="http://169.254.169.254/latest/meta-data"))
+    await notifier_of(webhook_backoff_s=[0.1], webhook_max_deliver=2)
+    await publish(js, "cam4", 1)
+
+    async def failure_recorded() -> bool:
+        found = await store.get("cam4")
+        return found is not None and found[0].webhooks_failed == 1
+
+    await until(failure_recorded, "the refused delivery recorded as failed")
