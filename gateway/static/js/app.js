@@ -148,7 +148,7 @@ class Controller {
     el.sid.textContent = `session ${this.session.sid}`;
     this.results = openResults(this.session, {
       onResult: (r) => this.onResult(r),
-      onError: (e) => showMessage(`${e.error_code}: ${e.error}`, "error"),
+      onError: (e) => showMessage(`${e.error_code}: ${e.error}`, e.error_code === "SOURCE_RESTORED" ? "info" : "error"),
       onState: (s) => (state.results = s),
       onClosed: (c) => this.onClosed(c),
       onEvent: (e) => scene.addEvent(e),
