@@ -176,3 +176,16 @@ async def test_a_refused_address_is_never_contacted_and_is_recorded(
         return found is not None and found[0].webhooks_failed == 1
 
     await until(failure_recorded, "the refused delivery recorded as failed")
+
+
+async def test_a_deleted_sessions_last_event_is_still_delivered(js: JetStreamContext, notifier_of, receivers) -> None:
+    """`session_closed` is published after the record is deleted: the notifier remembers the webhooks."""
+    hook_receiver = await receiver(receivers)
+    store = await session(js, "cam5", Webhook(url=hook_receiver.url, kinds=["session_closed"]))
+    await notifier_of()
+    await publish(js, "cam5", 1, kind="line_cross")  # not wanted by this webhook: acked, not sent
+    await until(lambda: settled(js), "the first event handled (the session is known)")
+    await store.delete("cam5")
+    await publish(js, "cam5", 1, kind="session_closed")
+    await until(lambda: len(hook_receiver.accepted()) == 1, "session_closed delivered")
+    assert json.loads(hook_receiver.accepted()[0].body)["event"]["kind"] == "session_closed"
