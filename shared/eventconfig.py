@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     FieldSerializationInfo,
@@ -134,6 +135,15 @@ def _unique_names(items: list[Any]) -> list[Any]:
     return items
 
 
-Zones = Annotated[list[Zone], Field(max_length=MAX_ZONES), AfterValidator(_unique_names)]
-Lines = Annotated[list[Line], Field(max_length=MAX_LINES), AfterValidator(_unique_names)]
-Webhooks = Annotated[list[Webhook], Field(max_length=MAX_WEBHOOKS)]
+def _none_is_empty(value: Any) -> Any:
+    """`"zones": null` in a PATCH clears the list, like `[]`."""
+    return [] if value is None else value
+
+
+Zones = Annotated[
+    list[Zone], BeforeValidator(_none_is_empty), Field(max_length=MAX_ZONES), AfterValidator(_unique_names)
+]
+Lines = Annotated[
+    list[Line], BeforeValidator(_none_is_empty), Field(max_length=MAX_LINES), AfterValidator(_unique_names)
+]
+Webhooks = Annotated[list[Webhook], BeforeValidator(_none_is_empty), Field(max_length=MAX_WEBHOOKS)]

@@ -104,6 +104,8 @@ async def test_a_full_config_round_trips_and_the_secret_is_never_returned(gatewa
     )
     assert replaced.json()["config"]["lines"] == [] and replaced.json()["config"]["webhooks"] == []
     assert (await stored(js, sid)).config.zones[0].name == "bay"
+    cleared = await gateway.client.patch(f"/stream/sessions/{sid}/config", json={"zones": None}, headers=headers)
+    assert cleared.status_code == 200 and cleared.json()["config"]["zones"] == []
 
 
 async def test_websocket_config_update_takes_zones_and_polices_webhooks(nats_server: EmbeddedNatsServer):
