@@ -33,7 +33,8 @@ async def run(settings: NotifierSettings, stop: asyncio.Event) -> None:
     try:
         js = nc.jetstream()
         await provision(js, settings)
-        await ensure_consumer(js, subjects.EVENTS_STREAM, notifier_consumer(settings))
+        # create-or-update: a changed backoff / max_deliver applies to the existing durable (position kept)
+        await js.add_consumer(subjects.EVENTS_STREAM, notifier_consumer(settings))
         await ensure_consumer(
             js, subjects.EVENTS_STREAM, snapshots_consumer(settings.stream_replicas, 4 * settings.snapshot_concurrency)
         )

@@ -189,3 +189,14 @@ async def test_a_deleted_sessions_last_event_is_still_delivered(js: JetStreamCon
     await publish(js, "cam5", 1, kind="session_closed")
     await until(lambda: len(hook_receiver.accepted()) == 1, "session_closed delivered")
     assert json.loads(hook_receiver.accepted()[0].body)["event"]["kind"] == "session_closed"
+
+
+async def test_changed_retry_settings_apply_to_the_existing_durable(js: JetStreamContext, notifier_of) -> None:
+    await notifier_of(webhook_backoff_s=[1.0, 2.0], webhook_max_deliver=4)
+    await notifier_of(webhook_backoff_s=[3.0], webhook_max_deliver=2)  # a second replica, redeployed
+
+    async def updated() -> bool:
+        info = await js.consumer_info(subjects.EVENTS_STREAM, NOTIFIER_DURABLE)
+        return info.config.backoff == [3.0] and info.config.max_deliver == 2
+
+    await until(updated, "the durable updated in place")
