@@ -91,7 +91,8 @@ class Dispatcher:
         self._delivered: OrderedDict[tuple[str, int, str], None] = OrderedDict()
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._waiting: dict[str, int] = {}
-        self._free = asyncio.Semaphore(settings.webhook_max_ack_pending)
+        self._in_flight = 0
+        self._slot_freed = asyncio.Event()
         self._heartbeat_s = max(0.1, min(s for s in settings.webhook_backoff_s) / 3)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -100,8 +101,14 @@ class Dispatcher:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
-                for msg in await self._fetch(sub):
-                    await self._free.acquire()
+                free = self.settings.webhook_max_ack_pending - self._in_flight
+                if free <= 0:  # fetch only what can start at once: a fetched event never waits unheartbeaten
+                    self._slot_freed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._slot_freed.wait(), FETCH_WAIT_S)
+                    continue
+                for msg in await self._fetch(sub, min(FETCH_BATCH, free)):
+                    self._in_flight += 1
                     task = asyncio.create_task(self._guarded(msg))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
@@ -110,9 +117,9 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+    async def _fetch(self, sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
         try:
-            return await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
+            return await sub.fetch(batch, timeout=FETCH_WAIT_S)
         except TimeoutError:  # nats' TimeoutError derives from it: no events right now
             return []
         except Exception as exc:  # reconnecting: retry after a pause
@@ -128,7 +135,8 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await msg.nak(delay=self._delay(msg))
         finally:
-            self._free.release()
+            self._in_flight -= 1
+            self._slot_freed.set()
 
     async def handle(self, msg: Msg) -> None:
         event = _event_of(msg.data)
