@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from gateway import preview, webrtc
 from gateway.errors import document_errors, install_error_handlers
-from gateway.routes import observability, sessions, streams, uploads
+from gateway.routes import events, observability, sessions, streams, uploads
 from gateway.runtime import GatewayRuntime
 from gateway.settings import GatewaySettings
 
@@ -63,6 +63,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         streams.router,
         webrtc.router,
         preview.router,
+        events.router,
     ):
         app.include_router(router)
     if STATIC_DIR.is_dir():

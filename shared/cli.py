@@ -35,6 +35,7 @@ SERVICE_SETTINGS = {
     "scene": "workers.scene.settings:SceneSettings",
     "gateway": "gateway.settings:GatewaySettings",
     "up": "shared.settings:UpSettings",
+    "notifier": "workers.notifier.settings:NotifierSettings",
 }
 
 
@@ -80,7 +81,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    settings = build_settings("scene" if args.kind == "scene" else "worker")
+    settings = build_settings(args.kind if args.kind in ("scene", "notifier") else "worker")
     _configure_logs(f"worker-{args.kind}", settings)
     service = importlib.import_module("workers.service")
     run_until_signal(lambda stop: service.run(args.kind, settings, stop), settings)
@@ -96,7 +97,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    settings: UpSettings = build_settings("up", host=args.host, port=args.port)
+    settings: UpSettings = build_settings("up", host=args.host, port=args.port, mqtt_port=args.mqtt_port)
     _configure_logs("up", settings)
     if problems := importlib.import_module("workers.models.check").preflight(build_settings("worker")):
         for problem in problems:  # before any component starts: one line each, no traceback
@@ -175,10 +176,11 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the whole stack locally (embedded nats-server unless SIGHTWIRE_NATS_URL)")
     up.add_argument("--host", default=None)
     up.add_argument("--port", type=int, default=None)
+    up.add_argument("--mqtt-port", type=int, default=None, help="enable nats-server's MQTT listener (sw/events/#)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("ingest", help="run an ingest instance").set_defaults(func=cmd_ingest)
     worker = sub.add_parser("worker", help="run an inference worker")
-    worker.add_argument("kind", choices=["detector", "depth", "scene"])
+    worker.add_argument("kind", choices=["detector", "depth", "scene", "notifier"])
     worker.set_defaults(func=cmd_worker)
     gateway = sub.add_parser("gateway", help="run the API gateway")
     gateway.add_argument("--host", default=None)

@@ -27,10 +27,12 @@ log = logging.getLogger(__name__)
 async def broker(settings: UpSettings) -> AsyncIterator[str]:
     """Yield the NATS URL to use: the configured cluster or an embedded server."""
     if settings.external_nats:
+        if settings.mqtt_port is not None:
+            log.warning("mqtt_port ignored: enable MQTT in the configuration of the external NATS cluster")
         yield settings.nats_url
         return
     store = settings.nats_store_dir or user_cache_dir() / "nats"
-    async with EmbeddedNatsServer(store) as server:
+    async with EmbeddedNatsServer(store, mqtt_port=settings.mqtt_port) as server:  # loopback, like NATS
         yield server.url
 
 
@@ -43,6 +45,7 @@ def children(settings: UpSettings, nats_url: str) -> list[Child]:
         Child("detector", component_argv("worker", "detector"), stage=1, env=env),
         Child("depth", component_argv("worker", "depth"), stage=1, env=env),
         Child("scene", component_argv("worker", "scene"), stage=1, env=env),
+        Child("notifier", component_argv("worker", "notifier"), stage=1, env=env),
     ]
 
 

@@ -62,7 +62,12 @@ async def run(kind: WorkerKind, settings: WorkerSettings, stop: asyncio.Event) -
     if kind == "scene":  # the scene stage reads RESULTS, not FRAMES: its own service (settings: SceneSettings)
         from workers.scene import service as scene
 
-        await scene.run(settings, stop)
+        await scene.run(settings, stop)  # type: ignore[arg-type,unused-ignore]
+        return
+    if kind == "notifier":  # events -> webhooks and snapshots; its settings class is the CLI's choice
+        from workers.notifier.service import run as run_notifier
+
+        await run_notifier(settings, stop)  # type: ignore[arg-type,unused-ignore]
         return
     if kind not in DURABLES:
         raise ValueError(f"unknown worker kind {kind!r}")

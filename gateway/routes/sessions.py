@@ -78,6 +78,7 @@ async def session_stats(runtime: RuntimeDep, record: AuthorizedSession) -> Sessi
         expires_at=record.last_active_at + runtime.settings.session_ttl_s,
         uploads=uploads,
         streams=runtime.hubs.session_stats(record.sid),
+        webhooks_failed=record.webhooks_failed,
     )
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.deploy.manifests import COMPOSE_REQUIRED, compose_run
 
-SIGHTWIRE_SERVICES = ("gateway", "ingest", "detector", "depth", "scene")
+SIGHTWIRE_SERVICES = ("gateway", "ingest", "detector", "depth", "scene", "notifier")
 
 
 def test_compose_config_is_valid(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path: Path, model_dir: Path, co
 async def test_up_with_an_external_nats_starts_no_broker(
     tmp_path: Path, model_dir: Path, nats_server: EmbeddedNatsServer
 ) -> None:
-    """SIGHTWIRE_NATS_URL set: the five components use that server; no nats-server is started."""
+    """SIGHTWIRE_NATS_URL set: the six components use that server; no nats-server is started."""
     port = free_port()
     env = os.environ | {
         "SIGHTWIRE_NATS_URL": nats_server.url,
@@ -114,6 +114,6 @@ async def test_up_with_an_external_nats_starts_no_broker(
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(proc.wait, 60)
     assert code == 0, (tmp_path / "up.log").read_text()[-3000:]
-    assert len(kids) == 5 and commands == {sys.executable}  # gateway, ingest, detector, depth, scene; no broker
+    assert len(kids) == 6 and commands == {sys.executable}  # gateway, ingest, detector, depth, scene, notifier
     assert {"FRAMES", "RESULTS"} <= streams  # provisioned on the given server
     assert not (tmp_path / "cache" / "sightwire" / "nats").exists()

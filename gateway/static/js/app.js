@@ -9,6 +9,7 @@ import { api, previewUrl } from "./api.js";
 import { FileSource } from "./files.js";
 import { readMjpeg } from "./mjpeg.js";
 import { openResults } from "./results.js";
+import { SceneEditor } from "./scene.js";
 import { fmtMs, RateMeter, Rolling } from "./stats.js";
 import { AlignedView, canGrabVideoFrames, grabVideoFrames, LiveView } from "./views.js";
 import { openCamera, WebcamLink } from "./webcam.js";
@@ -147,10 +148,12 @@ class Controller {
     el.sid.textContent = `session ${this.session.sid}`;
     this.results = openResults(this.session, {
       onResult: (r) => this.onResult(r),
-      onError: (e) => showMessage(`${e.error_code}: ${e.error}`, "error"),
+      onError: (e) => showMessage(`${e.error_code}: ${e.error}`, e.error_code === "SOURCE_RESTORED" ? "info" : "error"),
       onState: (s) => (state.results = s),
       onClosed: (c) => this.onClosed(c),
+      onEvent: (e) => scene.addEvent(e),
     });
+    scene.attach(this.session);
     this.statsTimer = setInterval(() => this.pollStats(), 2000);
   }
 
@@ -255,6 +258,7 @@ class Controller {
     try {
       const out = await api.patchConfig(this.session, changes);
       this.session.config = state.config = out.config;
+      scene.setConfig(out.config);
       if (changes.fps_limit) this.source?.setFps?.(changes.fps_limit);
       this.source?.refresh?.();
     } catch (err) {
@@ -264,6 +268,7 @@ class Controller {
 
   async stop({ keepSession = false } = {}) {
     clearInterval(this.statsTimer);
+    scene.detach();
     this.stopGrab();
     this.stopGrab = () => {};
     this.results?.close();
@@ -381,6 +386,14 @@ function deepLink(app) {
   }
 }
 
+const scene = new SceneEditor({
+  canvas: $("zones"),
+  stage: el.stage,
+  panel: $("scene"),
+  frameSize: () => state.lastResult || state.session?.frameSize,
+  onConfig: (config) => app.session && (app.session.config = state.config = config),
+  onMessage: showMessage,
+});
 const app = new Controller();
 bind(app);
 deepLink(app);
