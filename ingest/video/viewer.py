@@ -30,6 +30,7 @@ from shared.errors import ErrorCode, SightwireError
 log = logging.getLogger(__name__)
 
 CLOCK_EVERY_S = 2.0
+_H264_AND_RTX = ("video/h264", "video/rtx")
 CLOSE_TIMEOUT_S = 5.0
 
 
@@ -57,22 +58,23 @@ class Viewer:
         self.pc.on("datachannel", self._on_datachannel)
 
     async def answer(self, offer_sdp: str) -> str:
+        # The transceiver exists before the offer is applied: aiortc then negotiates its codec preferences
+        # (H.264 only; set afterwards they would not apply) for the offer's first video m-line.
+        transceiver = self.pc.addTransceiver(self.track, direction="sendonly")
+        transceiver.setCodecPreferences(
+            [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() in _H264_AND_RTX]
+        )
+        self.track.sender = transceiver.sender
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except Exception as exc:  # aiortc's parser raises many unrelated types on hostile input
             raise OfferRefused(f"offer rejected: {exc.__class__.__name__}") from exc
-        video = [t for t in self.pc.getTransceivers() if t.kind == "video"]
-        if not video:
+        if transceiver.mid is None:
             raise OfferRefused("offer has no video to receive")
-        h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == "video/h264"]
-        video[0].setCodecPreferences(h264)
-        self.track.sender = self.pc.addTrack(self.track)
-        for transceiver in self.pc.getTransceivers():
-            if transceiver.sender.track is not self.track:
-                transceiver.direction = "inactive"
+        for other in self.pc.getTransceivers():
+            if other is not transceiver:
+                other.direction = "inactive"
         await self.pc.setLocalDescription(await self.pc.createAnswer())
-        if "H264" not in self.pc.localDescription.sdp:
-            raise OfferRefused("the browser offered no H.264")
         return self.pc.localDescription.sdp
 
     def close(self) -> None:
