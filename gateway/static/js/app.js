@@ -3,7 +3,8 @@
 // the results stream and the view; everything it knows is mirrored into
 // `window.sightwire` so that people (devtools) and tests can inspect it.
 // Deep links: `/?source=webcam&autostart=1` starts at once;
-// `/?session=<id>&token=<t>` watches an existing session (a wall display).
+// `/?session=<id>&token=<t>` watches an existing session (a wall display). A camera is shown as its
+// live video over WebRTC (video.js), or with `view=mjpeg` as the MJPEG preview of the analysed frames.
 
 import { api, previewUrl } from "./api.js";
 import { FileSource } from "./files.js";
@@ -106,7 +107,8 @@ class Controller {
     if (!url) throw new Error("Enter a camera URL (rtsp://… or http://…).");
     const type = /^rtsps?:/i.test(url) ? "rtsp" : "http";
     await this.openSession({ type, url });
-    await this.startCameraVideo();
+    if (wantsPreview()) this.startPreview();
+    else await this.startCameraVideo();
   }
 
   /** A camera session: its video over WebRTC from the camera's owner; the MJPEG preview if that fails. */
@@ -159,7 +161,7 @@ class Controller {
     this.session.source = stats.source;
     showConfig(stats.config);
     this.afterSession();
-    if (["rtsp", "http", "file", "usb"].includes(stats.source?.type)) await this.startCameraVideo();
+    if (["rtsp", "http", "file", "usb"].includes(stats.source?.type) && !wantsPreview()) await this.startCameraVideo();
     else this.startPreview();
     setRunning(true);
   }
@@ -317,6 +319,11 @@ class Controller {
     this.watching = false;
     setConnection("idle");
   }
+}
+
+/** `?view=mjpeg`: show the frames the models saw (MJPEG preview) instead of the camera's live video. */
+function wantsPreview() {
+  return new URLSearchParams(location.search).get("view") === "mjpeg";
 }
 
 function setConnection(value) {
