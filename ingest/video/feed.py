@@ -63,6 +63,7 @@ class VideoFeed:
 
     def add(self, track: PacketTrack) -> None:
         self.tracks.add(track)
+        track.on_keyframe = self.request_keyframe
         self.request_keyframe()
 
     def remove(self, track: PacketTrack) -> None:

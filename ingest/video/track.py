@@ -15,6 +15,7 @@ know. That pair is the mapping the page needs (`on_clock`).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import av
@@ -24,6 +25,7 @@ from aiortc.mediastreams import MediaStreamError
 from ingest.video.encoder import Encoded
 
 QUEUE_PACKETS = 30  # about a second of video at camera rate
+KEYFRAME_REQUEST_EVERY_S = 1.0  # a viewer's PLIs force at most this many key frames (they cost every viewer)
 _RTP_ATTR = "_RTCRtpSender__rtp_timestamp"  # aiortc's last sent RTP timestamp (checked by the browser test)
 
 ClockCallback = Callable[[int, int], None]
@@ -42,6 +44,15 @@ class PacketTrack(MediaStreamTrack):
         self._need_keyframe = True
         self._last_captured_ns: int | None = None
         self._last_rtp: int | None = None
+        self.on_keyframe: Callable[[], None] | None = None  # set by the feed
+        self._keyframe_asked_at = 0.0
+
+    def want_keyframe(self) -> None:
+        """The browser lost packets and asks for a key frame (RTCP PLI/FIR); rate-limited per viewer."""
+        now = time.monotonic()
+        if self.on_keyframe is not None and now - self._keyframe_asked_at >= KEYFRAME_REQUEST_EVERY_S:
+            self._keyframe_asked_at = now
+            self.on_keyframe()
 
     def put(self, encoded: Encoded) -> bool:
         """Queue a picture's packets; False when this viewer had to skip (it waits for a key frame)."""

@@ -65,6 +65,8 @@ class Viewer:
             [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() in _H264_AND_RTX]
         )
         self.track.sender = transceiver.sender
+        # aiortc answers a PLI by flagging its own encoder, which pre-encoded packets bypass: route it to the feed.
+        setattr(transceiver.sender, "_send_keyframe", self.track.want_keyframe)  # noqa: B010
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except Exception as exc:  # aiortc's parser raises many unrelated types on hostile input

@@ -124,3 +124,12 @@ async def test_feed_encodes_each_frame_once_for_all_its_tracks() -> None:
     feed.close()
     assert received[0] == received[1] == received[2]  # the same packets, not three encodes
     assert counts["video_frames_encoded"] == 5 - counts.get("video_dropped.busy", 0)
+
+
+def test_a_viewers_keyframe_requests_reach_the_feed_at_most_once_a_second() -> None:
+    asked: list[int] = []
+    track = PacketTrack()
+    track.on_keyframe = lambda: asked.append(1)
+    for _ in range(20):  # a burst of PLIs (or a hostile peer) forces one key frame, not twenty
+        track.want_keyframe()
+    assert len(asked) == 1
