@@ -235,6 +235,8 @@ async def phase_three_viewers(pages: list[Page], beats: Heartbeats, sid: str) ->
 
 
 async def phase_alignment(page: Page, artifacts_dir: Path) -> None:
+    # Align mode first learns how late results come (its jitter buffer grows until frames wait for them).
+    await wait_for(page, "window.sightwire.video.knownShare >= 0.9", 40, "the picture waiting for its results")
     samples: list[dict[str, Any]] = await page.evaluate(SAMPLE_SIDES, 8000)
     with_box = [s for s in samples if s["box"] is not None]
     agree = sum(s["box"] == s["picture"] for s in with_box)

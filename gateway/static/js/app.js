@@ -275,6 +275,7 @@ class Controller {
     if (state.video && this.source instanceof CameraVideo) {
       Object.assign(state.video, { instance: this.source.instance, fps: this.source.fps.rate(), reconnects: this.source.reconnects });
       Object.assign(state.video, { exact: this.view?.exactDraws ?? 0, predicted: this.view?.predictedDraws ?? 0 });
+      state.video.knownShare = this.view?.knownShare?.() ?? 0;
       this.view?.adjustDelay?.();
     }
     $("s-vfps").textContent = state.video && !state.video.fallback ? state.video.fps.toFixed(1) : "–";

@@ -222,6 +222,8 @@ export class SyncView {
     this.videoDelay = new Rolling(100);    // frame display - capture, ms
     this.link = null;            // the CameraVideo (for align delays)
     this.exactDraws = 0;
+    this.known = [];             // per recent video frame: its own result, or results on both sides, was in
+    this.countedFrame = null;
     this.predictedDraws = 0;
   }
   addResult(result) {
@@ -237,14 +239,20 @@ export class SyncView {
     this.frame = frame;
     if (frame.captureMs != null) this.videoDelay.add(frame.displayAtMs - frame.captureMs);
   }
-  /** Align mode: a jitter buffer long enough for results to arrive before their frame is shown. */
+  /** Share of the recent video frames drawn from their own result or between two results (not predicted). */
+  knownShare() {
+    return this.known.length ? this.known.filter(Boolean).length / this.known.length : 0;
+  }
+  /** Align mode: a jitter buffer long enough for results to arrive before their frame is shown.
+   * It grows at once when results come later than the picture and shrinks slowly (result delay is spiky). */
   adjustDelay() {
     if (!this.align || !this.link) return;
-    const results = this.resultDelay.percentile(95);
+    const results = this.resultDelay.percentile(98);
     const video = this.videoDelay.percentile(50);
     if (results == null || video == null) return;
     const current = this.link.receiver?.jitterBufferTarget || 0;
-    this.link.setDelay(current + (results + 80 - video) * 0.5);
+    const error = results + 100 - video;
+    this.link.setDelay(current + (error > 0 ? error : error * 0.1));
   }
   pick(T) {
     const list = this.results;
@@ -252,11 +260,13 @@ export class SyncView {
     while (after > 0 && list[after - 1].tMs > T + EXACT_MS) after -= 1;
     const r1 = list[after - 1];
     const r2 = list[after];
-    if (r1 && Math.abs(r1.tMs - T) <= EXACT_MS) return { entry: r1, exact: true, detections: r1.result.detections };
+    if (r1 && Math.abs(r1.tMs - T) <= EXACT_MS) {
+      return { entry: r1, exact: true, known: true, detections: r1.result.detections };
+    }
     if (!r1) return r2 ? { entry: r2, exact: false, detections: r2.result.detections } : null;
     // Both neighbours known (align mode holds the picture until results are in): each box is placed between
     // its track's two positions; a box without a partner (a new or lost track) comes from the nearer result.
-    if (r2) return interpolate(r1, r2, T);
+    if (r2) return { ...interpolate(r1, r2, T), known: true };
     return { entry: r1, exact: false, detections: predict(r1, list[after - 2], T) };
   }
   draw() {
@@ -264,6 +274,11 @@ export class SyncView {
     const picked = T == null ? this.latest() : this.pick(T);
     if (!picked) return { boxes: drawOverlay(this.overlay, null), result: null, latencyMs: null, lagMs: null };
     const { entry, exact, detections } = picked;
+    if (T != null && this.frame !== this.countedFrame) {
+      this.countedFrame = this.frame;
+      this.known.push(Boolean(picked.known));
+      if (this.known.length > 50) this.known.shift();
+    }
     const shown = { ...entry.result, detections };
     const boxes = drawOverlay(this.overlay, shown, this.video.videoWidth, this.video.videoHeight);
     const first = entry.result !== this.drawnResult;
