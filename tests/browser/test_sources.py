@@ -1,9 +1,10 @@
 """The other two sources in real Chromium: a camera URL (MJPEG over HTTP) and an uploaded image.
 
 For a camera opened with `?view=mjpeg` (the live WebRTC video is test_video's)
-the page shows the MJPEG preview of the very frames the models saw and paints each frame with the boxes of the same `seq`: the test samples
-what is on screen and checks that every frame shown with fresh boxes carries
-its own result. The same session is then watched from a second page through
+the page shows the MJPEG preview of the very frames the models saw and paints
+each frame with the boxes of the same `seq`: the test samples what is on
+screen and checks that every frame shown with fresh boxes carries its own
+result. The same session is then watched from a second page through
 the wall-display deep link `/?session=<id>&token=<t>`.
 """
 
