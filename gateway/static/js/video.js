@@ -28,6 +28,7 @@ const EXACT_MS = 1;                // a result is "this frame's" within 1 ms of 
 const MAX_PREDICT_MS = 600;        // boxes are moved along their track at most this far
 const KEEP_RESULTS_MS = 6000;
 const MAX_JITTER_TARGET_MS = 4000;
+const MAX_DELAY_STEP_MS = 120;     // per adjustment (twice a second)
 
 /** Capture time (ms since the epoch) of an RTP timestamp, from one (rtp, captured_at_ns) pair. */
 export class RtpClock {
@@ -244,7 +245,7 @@ export class SyncView {
     return this.known.length ? this.known.filter(Boolean).length / this.known.length : 0;
   }
   /** Align mode: a jitter buffer long enough for results to arrive before their frame is shown.
-   * It grows at once when results come later than the picture and shrinks slowly (result delay is spiky). */
+   * It grows quickly when results come later than the picture and shrinks slowly (result delay is spiky). */
   adjustDelay() {
     if (!this.align || !this.link) return;
     const results = this.resultDelay.percentile(98);
@@ -252,7 +253,8 @@ export class SyncView {
     if (results == null || video == null) return;
     const current = this.link.receiver?.jitterBufferTarget || 0;
     const error = results + 100 - video;
-    this.link.setDelay(current + (error > 0 ? error : error * 0.1));
+    // Growing the buffer pauses decoding while it fills: in steps, so the picture slows down rather than freezes.
+    this.link.setDelay(current + (error > 0 ? Math.min(error, MAX_DELAY_STEP_MS) : error * 0.1));
   }
   pick(T) {
     const list = this.results;
