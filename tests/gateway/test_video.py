@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
@@ -28,6 +27,7 @@ from ingest.stats import IngestStats
 from ingest.webrtc.ice import use_host_addresses
 from shared import subjects
 from tests.support.gateway_app import Gateway, auth, gateway_settings, poll_until, running_gateway
+from tests.support.video_viewer import ViewerPeer
 from tests.support.webrtc_peer import wait_for_state
 
 INSTANCE = "ingest-video-test"
@@ -104,34 +104,6 @@ def camera() -> Iterator[Source]:
 async def lease(js: JetStreamContext, sid: str, owner: str) -> None:
     kv = await js.key_value(subjects.LEASES_BUCKET)
     await kv.put(sid, owner.encode())
-
-
-class ViewerPeer:
-    """A browser stand-in: receives video, opens the "sync" channel, counts decoded frames."""
-
-    def __init__(self) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.pc.addTransceiver("video", direction="recvonly")
-        self.clock: list[str] = []
-        self.frames = 0
-        channel = self.pc.createDataChannel("sync")
-        channel.on("message", self.clock.append)
-        self.pc.on("track", lambda track: asyncio.ensure_future(self._read(track)))
-
-    async def _read(self, track: Any) -> None:
-        try:
-            while True:
-                await track.recv()
-                self.frames += 1
-        except Exception:  # the track ended with the connection
-            return
-
-    async def offer(self) -> str:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return str(self.pc.localDescription.sdp)
-
-    async def accept(self, sdp: str) -> None:
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
 
 async def post_offer(gateway: Gateway, session: dict[str, Any], sdp: str, token: str | None = None) -> Any:
