@@ -22,6 +22,7 @@ from gateway.errors import document_errors, install_error_handlers
 from gateway.routes import events, observability, sessions, streams, uploads
 from gateway.runtime import GatewayRuntime
 from gateway.settings import GatewaySettings
+from gateway.webrtc import video as camera_video
 
 STATIC_DIR = Path(__file__).parent / "static"
 DESCRIPTION = """Real-time detection and distance for camera and browser streams.
@@ -62,6 +63,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         observability.router,
         streams.router,
         webrtc.router,
+        camera_video.router,
         preview.router,
         events.router,
     ):

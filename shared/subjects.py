@@ -101,6 +101,16 @@ def frame_msg_id(sid: str, seq: int) -> str:
     return f"{sid}:{seq}"
 
 
+def ingest_video(instance: str) -> str:
+    """Video signalling of one ingest instance (request/reply, no queue group): the gateway sends a
+    viewer's offer to the instance that holds the camera's lease (DESIGN §9)."""
+    return f"sw.ingest.video.{_token(instance)}"
+
+
+def _token(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
 HEARTBEAT_ALL = "sw.heartbeat.>"
 
 

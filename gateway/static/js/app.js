@@ -3,7 +3,8 @@
 // the results stream and the view; everything it knows is mirrored into
 // `window.sightwire` so that people (devtools) and tests can inspect it.
 // Deep links: `/?source=webcam&autostart=1` starts at once;
-// `/?session=<id>&token=<t>` watches an existing session (a wall display).
+// `/?session=<id>&token=<t>` watches an existing session (a wall display). A camera is shown as its
+// live video over WebRTC (video.js), or with `view=mjpeg` as the MJPEG preview of the analysed frames.
 
 import { api, previewUrl } from "./api.js";
 import { FileSource } from "./files.js";
@@ -11,6 +12,7 @@ import { readMjpeg } from "./mjpeg.js";
 import { openResults } from "./results.js";
 import { SceneEditor } from "./scene.js";
 import { fmtMs, RateMeter, Rolling } from "./stats.js";
+import { CameraVideo, SyncView } from "./video.js";
 import { AlignedView, canGrabVideoFrames, grabVideoFrames, LiveView } from "./views.js";
 import { openCamera, WebcamLink } from "./webcam.js";
 
@@ -41,6 +43,7 @@ const state = {
   errors: [],
   reconnects: 0,         // WebRTC peer connections rebuilt after a failure
   matchGapsMs: [],       // aligned webcam: capture-time gap between each result and the frame it was put on
+  video: null,           // camera video over WebRTC: {instance, fps, reconnects, fallback, delays, exact, predicted}
 };
 window.sightwire = state;
 
@@ -105,7 +108,34 @@ class Controller {
     if (!url) throw new Error("Enter a camera URL (rtsp://… or http://…).");
     const type = /^rtsps?:/i.test(url) ? "rtsp" : "http";
     await this.openSession({ type, url });
-    this.startPreview();
+    if (wantsPreview()) this.startPreview();
+    else await this.startCameraVideo();
+  }
+
+  /** A camera session: its video over WebRTC from the camera's owner; the MJPEG preview if that fails. */
+  async startCameraVideo() {
+    this.show({ video: true, picture: false });
+    state.view = "video";
+    this.view = new SyncView(el.video, el.overlay, { align: el.align.checked });
+    state.video = { instance: null, fps: 0, reconnects: 0, fallback: null, delays: [], exact: 0, predicted: 0 };
+    const link = new CameraVideo(this.session, el.video, {
+      onState: setConnection,
+      onMessage: showMessage,
+      onFrame: (f) => {
+        this.view?.addFrame?.(f);
+        if (f.captureMs != null) state.video.delays.push(Math.round(f.displayAtMs - f.captureMs));
+        if (state.video.delays.length > 2000) state.video.delays.shift();
+      },
+      onFallback: (why) => {
+        state.video.fallback = why;
+        this.source = null;
+        showMessage(`Live video unavailable: ${why}. Showing the analysed frames (MJPEG preview) instead.`, "info");
+        this.startPreview();
+      },
+    });
+    this.source = link;
+    this.view.link = link;
+    await link.start();
   }
 
   async startFile(file) {
@@ -132,7 +162,8 @@ class Controller {
     this.session.source = stats.source;
     showConfig(stats.config);
     this.afterSession();
-    this.startPreview();
+    if (["rtsp", "http", "file", "usb"].includes(stats.source?.type) && !wantsPreview()) await this.startCameraVideo();
+    else this.startPreview();
     setRunning(true);
   }
 
@@ -204,6 +235,8 @@ class Controller {
       drawn.boxes = out.boxes;
       drawn.stale = Boolean(out.stale);
       drawn.frameSeq = out.frameSeq ?? null;
+      drawn.frameCaptureMs = out.frameCaptureMs ?? null;
+      drawn.resultCaptureMs = out.resultCaptureMs ?? null;
       if (out.result) drawn.seq = out.result.seq;
       if (out.latencyMs != null) {
         drawn.count += 1;
@@ -242,6 +275,13 @@ class Controller {
     });
     state.reconnects = this.source?.reconnects ?? state.reconnects;
     state.matchGapsMs = this.view?.matchGaps?.() ?? [];
+    if (state.video && this.source instanceof CameraVideo) {
+      Object.assign(state.video, { instance: this.source.instance, fps: this.source.fps.rate(), reconnects: this.source.reconnects });
+      Object.assign(state.video, { exact: this.view?.exactDraws ?? 0, predicted: this.view?.predictedDraws ?? 0 });
+      state.video.knownShare = this.view?.knownShare?.() ?? 0;
+      this.view?.adjustDelay?.();
+    }
+    $("s-vfps").textContent = state.video && !state.video.fallback ? state.video.fps.toFixed(1) : "–";
     const s = state.stats;
     $("s-fps").textContent = this.view ? s.fps.toFixed(1) : "–";
     $("s-p50").textContent = fmtMs(s.p50);
@@ -285,6 +325,11 @@ class Controller {
     this.watching = false;
     setConnection("idle");
   }
+}
+
+/** `?view=mjpeg`: show the frames the models saw (MJPEG preview) instead of the camera's live video. */
+function wantsPreview() {
+  return new URLSearchParams(location.search).get("view") === "mjpeg";
 }
 
 function setConnection(value) {
@@ -399,3 +444,5 @@ bind(app);
 deepLink(app);
 requestAnimationFrame(() => app.draw());
 setInterval(() => app.updateStats(), 500);
+// For tests and devtools: the camera video's decoded-frame count (RTCPeerConnection getStats).
+state.videoFramesDecoded = () => (app.source instanceof CameraVideo ? app.source.framesDecoded() : Promise.resolve(0));
