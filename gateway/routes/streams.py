@@ -12,17 +12,24 @@ the seed client (and any client written against the seed API). So:
 - `?events=named`: they are named by type, `event: detection_result` and
   `event: error_result` (not `error`, which would collide with EventSource's
   own connection-error event), for `addEventListener` clients as in DESIGN.md;
+- events (zones, lines, camera health; DESIGN.md section 8) arrive beside the
+  results, unnamed with JSON `type: "event"` by default (`event: event` when
+  named), without an `id:` (they are not SCENE messages), never dropped by the
+  client's FPS limit;
 - in both modes the final event is named `event: session_closed` (data
   `{"type": "session_closed", "error_code", "error", "timestamp"}`) and has no
   `id:`, so a client's Last-Event-ID stays at the last result.
-Every result and error carries `id:` = its RESULTS stream sequence; a
+Every result and error carries `id:` = its SCENE stream sequence; a
 reconnect with `Last-Event-ID` (what EventSource sends by itself) or
-`?last_event_id=` resumes without gap or repeat within the retention window.
+`?last_event_id=` resumes without gap or repeat within the retention window,
+with the same bytes a live viewer got. Each SSE frame is built once per
+message and naming form and shared by every viewer of this process.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Annotated, Literal
@@ -32,7 +39,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 from starlette.websockets import WebSocket
 
-from gateway import janitor, session_ops
+from gateway import session_ops
 from gateway.deps import ApiKeyDep, AuthorizedSession, RuntimeDep
 from gateway.errors import ApiError, error_body, error_responses
 from gateway.fanout import ClientSubscription, OutMessage
@@ -46,7 +53,8 @@ router = APIRouter(prefix="/stream", tags=["streams"])
 
 EventNaming = Literal["message", "named"]
 IDLE_WAIT_S = 5.0
-NAMED = {"detection_result": "detection_result", "error": "error_result", "closed": "session_closed"}
+NAMED = {"detection_result": "detection_result", "error": "error_result", "event": "event", "closed": "session_closed"}
+_NEWLINES = re.compile(rb"[\r\n]")
 WS_POLICY_VIOLATION = 1008
 
 
@@ -90,21 +98,29 @@ async def _sse_events(
         yield ServerSentEvent(retry=runtime.settings.sse_retry_ms, comment="connected")
         while True:
             msg = await sub.next(IDLE_WAIT_S)
-            await runtime.touch(sid)
+            await runtime.directory.touch(sid)
             if msg is None:
                 continue
-            yield msg.wire(f"sse-{naming}", lambda m: sse_event(m, naming).encode())
+            yield msg.wire(f"sse-{naming}", lambda m: sse_frame(m, naming))
             if msg.kind == "closed":
                 return
     finally:
         await subscription.aclose()
 
 
-def sse_event(msg: OutMessage, naming: EventNaming) -> ServerSentEvent:
-    """The SSE form of a message (see the module docstring for the naming rule)."""
+def sse_frame(msg: OutMessage, naming: EventNaming) -> bytes:
+    """The SSE bytes of a message (see the module docstring for the naming rule).
+
+    The message's JSON bytes go in as they are (one `data:` line); only JSON that
+    spans lines takes the general encoder, which splits it into `data:` lines.
+    """
     name = NAMED[msg.kind] if naming == "named" or msg.kind == "closed" else None
     event_id = str(msg.event_id) if msg.event_id > 0 else None
-    return ServerSentEvent(data=msg.json_text(), event=name, id=event_id)
+    body = msg.json_bytes()
+    if _NEWLINES.search(body):
+        return ServerSentEvent(data=msg.json_text(), event=name, id=event_id).encode()
+    head = (f"id: {event_id}\r\n" if event_id else "") + (f"event: {name}\r\n" if name else "")
+    return b"".join((head.encode(), b"data: ", body, b"\r\n\r\n"))
 
 
 def _event_id(raw: str | None) -> int | None:
@@ -155,7 +171,7 @@ async def detection_socket(websocket: WebSocket, runtime: RuntimeDep) -> None:
 async def _end_implicit_session(runtime: GatewayRuntime, sid: str) -> None:
     """The socket was the session: end it (a failure is logged; expiry cleans up otherwise)."""
     try:
-        await janitor.end_session(runtime, sid, ErrorCode.SESSION_CLOSED)
+        await runtime.janitor.end_session(sid, ErrorCode.SESSION_CLOSED)
     except Exception as exc:  # NATS down or draining at shutdown
         log.warning("implicit session not ended", extra={"sid": sid, "error": repr(exc)})
 

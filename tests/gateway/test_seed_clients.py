@@ -94,7 +94,7 @@ async def test_seed_rest_and_sse_javascript_client(
     async with serving_gateway(gateway_settings(nats_server.url)) as (base, app):
         code = harness(rest_client, "eventSource.readyState === EventSource.OPEN")
         detections = await run_in_browser(base, code, image_b64)
-        sessions = list(app.state.runtime.records.values())
+        sessions = list(app.state.runtime.directory.records.values())
     assert "person" in labels(detections)
     (session,) = sessions
     assert session.config.fps_limit == 15 and session.config.confidence_threshold == 0.6
