@@ -30,20 +30,20 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.background import BackgroundTask
 from starlette.websockets import WebSocket
 
 from gateway import session_ops
 from gateway.deps import ApiKeyDep, AuthorizedSession, RuntimeDep
 from gateway.errors import ApiError, error_body, error_responses
-from gateway.fanout import ClientSubscription, OutMessage
+from gateway.fanout import OutMessage
 from gateway.runtime import GatewayRuntime
+from gateway.sse import SseResponse
 from gateway.wsconn import WsConnection
 from shared.errors import ErrorCode
 from shared.sessions import SourceSpec
@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/stream", tags=["streams"])
 
 EventNaming = Literal["message", "named"]
-IDLE_WAIT_S = 5.0
 NAMED = {"detection_result": "detection_result", "error": "error_result", "event": "event", "closed": "session_closed"}
 _NEWLINES = re.compile(rb"[\r\n]")
 WS_POLICY_VIOLATION = 1008
@@ -60,7 +59,7 @@ WS_POLICY_VIOLATION = 1008
 
 @router.get(
     "/events/{client_id}",
-    response_class=EventSourceResponse,
+    response_class=SseResponse,
     responses={200: {"content": {"text/event-stream": {}}}, **error_responses(401, 403, 404, 422, 503)},
     summary="Results as Server-Sent Events",
 )
@@ -73,7 +72,7 @@ async def event_stream(
     last_event_id: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
     events: Annotated[EventNaming, Query(description="`named`: `event: detection_result` etc.")] = "message",
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> EventSourceResponse:
+) -> SseResponse:
     resume = last_event_id if last_event_id is not None else _event_id(last_event_id_header)
     settings = runtime.settings
     # Join the hub before the response starts: EventSource's `onopen` fires on the
@@ -81,31 +80,18 @@ async def event_stream(
     # The background task closes the subscription even if the body never runs.
     subscription = AsyncExitStack()
     sub = await subscription.enter_async_context(runtime.hubs.subscribe(record.sid, "sse", fps_limit or 30, resume))
-    return EventSourceResponse(
-        _sse_events(runtime, record.sid, sub, events, subscription),
-        ping=settings.sse_ping_s,
-        send_timeout=settings.send_timeout_s * settings.max_send_timeouts,
+    form = f"sse-{events}"
+    sid = record.sid
+    return SseResponse(
+        sub,
+        encode=lambda msg: msg.wire(form, lambda m: sse_frame(m, events)),
+        touch=lambda: runtime.directory.touch(sid),
+        ping_s=settings.sse_ping_s,
+        retry_ms=settings.sse_retry_ms,
+        send_timeout_s=settings.send_timeout_s * settings.max_send_timeouts,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         background=BackgroundTask(subscription.aclose),
     )
-
-
-async def _sse_events(
-    runtime: GatewayRuntime, sid: str, sub: ClientSubscription, naming: EventNaming, subscription: AsyncExitStack
-) -> AsyncIterator[ServerSentEvent | bytes]:
-    """The SSE frames of one client; each message is encoded once for all clients of its form."""
-    try:
-        yield ServerSentEvent(retry=runtime.settings.sse_retry_ms, comment="connected")
-        while True:
-            msg = await sub.next(IDLE_WAIT_S)
-            await runtime.directory.touch(sid)
-            if msg is None:
-                continue
-            yield msg.wire(f"sse-{naming}", lambda m: sse_frame(m, naming))
-            if msg.kind == "closed":
-                return
-    finally:
-        await subscription.aclose()
 
 
 def sse_frame(msg: OutMessage, naming: EventNaming) -> bytes:

@@ -35,11 +35,14 @@ async def create(client: httpx.AsyncClient, **body: object) -> tuple[str, str]:
     return response.json()["client_id"], response.json()["token"]
 
 
-async def raw_lines(source: AsyncIterator[str], until: str, limit: int = 200) -> list[str]:
+async def raw_lines(source: AsyncIterator[str], *until: str, limit: int = 200) -> list[str]:
+    """Lines until one starting with each of `until` was seen (in any order)."""
     lines: list[str] = []
+    wanted = set(until)
     async for line in source:
         lines.append(line)
-        if line.startswith(until) or len(lines) > limit:
+        wanted = {u for u in wanted if not line.startswith(u)}
+        if not wanted or len(lines) > limit:
             break
     return lines
 
@@ -64,8 +67,8 @@ async def test_wire_format_default_unnamed_named_on_request_and_final_event(
             ev = await scene.publish_event(js, sid, "zone_enter", "ev-1", frame_seq=1)
             seq_err = await scene.publish_scene(js, sid, 2, scene.error("2", message="bad jpeg"))
             plain_iter, named_iter = plain.aiter_lines(), named.aiter_lines()
-            plain_lines = await raw_lines(plain_iter, 'data: {"type":"error"')
-            named_lines = await raw_lines(named_iter, 'data: {"type":"error"')
+            plain_lines = await raw_lines(plain_iter, 'data: {"type":"error"', 'data: {"type":"event"')
+            named_lines = await raw_lines(named_iter, 'data: {"type":"error"', 'data: {"type":"event"')
             deleted = await client.delete(f"/stream/sessions/{sid}", headers={"Authorization": f"Bearer {token}"})
             assert deleted.status_code == 204
             closing = [line async for line in plain_iter]
