@@ -19,6 +19,7 @@ processes so that they do not share the gateway's CPU time slices unfairly).
 
     python -m benchmarks.gateway_fanout latency --seconds 20
     python -m benchmarks.gateway_fanout fanout --steps 250,500,1000,1500,2000 --keep-going
+    python -m benchmarks.gateway_fanout compare --before-src ../old-checkout --log-dir /tmp/fanout
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import httpx
 import numpy as np
 
 from shared import subjects
-from shared.envelopes import now_ns
+from shared.envelopes import Box, Detections, now_ns
 from shared.jetstream import provision
 from shared.natsconn import connect, drain_quietly
 from shared.natsserver import EmbeddedNatsServer
@@ -80,8 +81,11 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def stack(workers: tuple[str, ...], log_dir: Path) -> AsyncIterator[Stack]:
-    """nats-server in-process; gateway and workers as `sightwire` processes, stopped by pid."""
+async def stack(workers: tuple[str, ...], log_dir: Path, gateway_src: Path | None = None) -> AsyncIterator[Stack]:
+    """nats-server in-process; gateway and workers as `sightwire` processes, stopped by pid.
+
+    `gateway_src`: run the gateway from another checkout of the project (e.g. the code
+    before a change), so that `compare` measures both in the same run."""
     async with EmbeddedNatsServer(log_dir / "nats") as server:
         nc = await connect(NatsSettings(nats_url=server.url), "bench")
         await provision(nc.jetstream(), NatsSettings(nats_url=server.url))
@@ -100,7 +104,9 @@ async def stack(workers: tuple[str, ...], log_dir: Path) -> AsyncIterator[Stack]
         for args in (("gateway",), *(("worker", kind) for kind in workers)):
             log = (log_dir / f"{'-'.join(args)}.log").open("wb")
             command = [sys.executable, "-m", "shared.cli", *args]
-            procs.append(subprocess.Popen(command, env=env, stderr=log, stdout=log))  # noqa: ASYNC220 - set-up only
+            src = gateway_src if args == ("gateway",) and gateway_src else None
+            proc_env = {**env, "PYTHONPATH": str(src)} if src else env
+            procs.append(subprocess.Popen(command, env=proc_env, stderr=log, stdout=log, cwd=src))  # noqa: ASYNC220
         base = f"http://127.0.0.1:{port}"
         try:
             await wait_ready(base, needs_detector=bool(workers))
@@ -284,22 +290,39 @@ def scene_message(seq: int, captured_at_ns: int) -> bytes:
     return json.dumps({"type": "detection_result", "data": data}, separators=(",", ":")).encode()
 
 
-async def fake_scene(nats_url: str, sid: str, fps: float, stop: asyncio.Event) -> int:
-    """Publish finished client messages to SCENE at `fps`, capture time = now."""
-    nc = await connect(NatsSettings(nats_url=nats_url), "bench-scene")
+def results_message(sid: str, seq: int, captured_at_ns: int) -> bytes:
+    """What a detector publishes to RESULTS (for a gateway from before the scene stage)."""
+    t = captured_at_ns
+    boxes = [Box(0.1 * i, 0.2, 0.1 * i + 0.08, 0.9, 0.9, 0, "person") for i in range(3)]
+    det = Detections(
+        sid=sid, seq=seq, captured_at_ns=t, started_at_ns=t, finished_at_ns=t + 9_000_000,
+        worker="bench", model="fake", width=640, height=480, boxes=boxes,
+    )  # fmt: skip
+    return det.to_bytes()
+
+
+async def fake_feed(nats_url: str, sid: str, fps: float, stop: asyncio.Event, feed: str = "scene") -> dict[str, int]:
+    """Publish at `fps`, capture time = now: finished messages to SCENE (`feed="scene"`), or
+    detector results to RESULTS (`"results"`). A failed publish is counted, not fatal."""
+    nc = await connect(NatsSettings(nats_url=nats_url), "bench-feed")
     js = nc.jetstream()
-    sent, start = 0, time.monotonic()
+    sent, failed, start = 0, 0, time.monotonic()
     try:
         while not stop.is_set():
-            await asyncio.sleep(max(0.0, start + sent / fps - time.monotonic()))
-            t = now_ns()
-            seq = sent + 1
-            headers = {"Nats-Msg-Id": subjects.scene_msg_id(sid, seq)}
-            await js.publish(subjects.scene(sid), scene_message(seq, t), headers=headers)
-            sent += 1
+            await asyncio.sleep(max(0.0, start + (sent + failed) / fps - time.monotonic()))
+            t, seq = now_ns(), sent + failed + 1
+            try:
+                if feed == "scene":
+                    headers = {"Nats-Msg-Id": subjects.scene_msg_id(sid, seq)}
+                    await js.publish(subjects.scene(sid), scene_message(seq, t), headers=headers)
+                else:
+                    await js.publish(subjects.results(sid, subjects.ResultKind.DET), results_message(sid, seq, t))
+                sent += 1
+            except Exception:  # a slow broker on a loaded machine: count it and go on
+                failed += 1
     finally:
         await drain_quietly(nc, 5)
-    return sent
+    return {"sent": sent, "failed": failed}
 
 
 async def session_streams(base: str, sid: str, token: str) -> dict[str, Any]:
@@ -309,12 +332,14 @@ async def session_streams(base: str, sid: str, token: str) -> dict[str, Any]:
         return streams
 
 
-async def fanout_step(s: Stack, clients: int, seconds: float, procs_per_step: int) -> dict[str, Any]:
+async def fanout_step(
+    s: Stack, clients: int, seconds: float, procs_per_step: int, feed: str = "scene"
+) -> dict[str, Any]:
     """Connect `clients` (fps_limit 10), wait until all are in, measure `seconds`, disconnect."""
     sid, token = await create_session(s.base, fps_limit=10, enable_depth=False)
     path = f"/stream/events/{sid}?token={token}&fps_limit=10"
     stop = asyncio.Event()
-    detector = asyncio.create_task(fake_scene(s.nats_url, sid, 10, stop))
+    detector = asyncio.create_task(fake_feed(s.nats_url, sid, 10, stop, feed))
     share = [clients // procs_per_step + (1 if i < clients % procs_per_step else 0) for i in range(procs_per_step)]
     procs = [spawn_clients(s.base, path, n) for n in share if n]
     deadline = time.monotonic() + 30 + clients / 50
@@ -340,10 +365,11 @@ async def fanout_step(s: Stack, clients: int, seconds: float, procs_per_step: in
             lags += window
             counts.append(len(window))
     stop.set()
-    await detector
+    published = await detector
     expected = 10 * seconds
     return {
         "clients": clients,
+        "published": published,
         "connected": streams.get("clients"),
         "failed": failed,
         "gateway_latency_ms": streams.get("latency_ms"),
@@ -370,6 +396,28 @@ async def fanout(steps: list[int], seconds: float, procs_per_step: int, keep_goi
     return {"max_clients_p99_under_100ms": best, "steps": rows}
 
 
+async def compare(
+    steps: list[int], seconds: float, procs_per_step: int, before_src: Path, log_dir: Path
+) -> dict[str, Any]:
+    """The ramp on two gateways in one run: `before_src` (fed RESULTS, as before the scene stage)
+    and this checkout (fed SCENE). Steps alternate which goes first, so that both see the same
+    background load as far as a shared machine allows."""
+    rows: list[dict[str, Any]] = []
+    best = {"before": 0, "after": 0}
+    (log_dir / "before").mkdir(parents=True, exist_ok=True)
+    (log_dir / "after").mkdir(parents=True, exist_ok=True)
+    async with stack((), log_dir / "before", before_src) as old, stack((), log_dir / "after") as new:
+        for i, clients in enumerate(steps):
+            order = [("before", old, "results"), ("after", new, "scene")]
+            for label, s, feed in order if i % 2 == 0 else order[::-1]:
+                row = {"gateway": label, **await fanout_step(s, clients, seconds, procs_per_step, feed)}
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+                if row["complete"] and row["lag_ms"]["p99"] < 100:
+                    best[label] = max(best[label], clients)
+    return {"max_clients_p99_under_100ms": best, "steps": rows}
+
+
 # ---------------------------------------------------------------- CLI
 
 
@@ -385,6 +433,12 @@ def main() -> None:
     fan.add_argument("--seconds", type=float, default=8)
     fan.add_argument("--client-procs", type=int, default=2)
     fan.add_argument("--keep-going", action="store_true", help="run every step, even after one missed")
+    cmp = sub.add_parser("compare", help="the fan-out ramp on an older checkout and this one, interleaved")
+    cmp.add_argument("--before-src", type=Path, required=True, help="checkout of the gateway to compare against")
+    cmp.add_argument("--log-dir", type=Path, required=True)
+    cmp.add_argument("--steps", default="250,500,1000,1500,2000")
+    cmp.add_argument("--seconds", type=float, default=8)
+    cmp.add_argument("--client-procs", type=int, default=2)
     cli = sub.add_parser("client")
     cli.add_argument("--target", required=True)
     cli.add_argument("--path", required=True)
@@ -396,6 +450,9 @@ def main() -> None:
         return
     if args.mode == "latency":
         result = asyncio.run(latency(args.seconds, args.fps, not args.no_depth))
+    elif args.mode == "compare":
+        steps = [int(n) for n in args.steps.split(",")]
+        result = asyncio.run(compare(steps, args.seconds, args.client_procs, args.before_src, args.log_dir))
     else:
         steps = [int(n) for n in args.steps.split(",")]
         result = asyncio.run(fanout(steps, args.seconds, args.client_procs, args.keep_going))
