@@ -55,6 +55,13 @@ SHARED = Path(os.environ.get("SIGHTWIRE_SHARED_DIR", REPO.parent / "shared"))
 PHOTO = SHARED / "data" / "coco" / "000000000139.jpg"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc): what the gateway itself spent,
+    a figure that a busy shared machine distorts far less than latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
@@ -136,7 +143,7 @@ async def wait_ready(base: str, needs_detector: bool, timeout_s: float = 90) -> 
 
 
 async def create_session(base: str, **config: Any) -> tuple[str, str]:
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         response = await client.post("/stream/sessions", json=config)
         response.raise_for_status()
         body = response.json()
@@ -326,7 +333,7 @@ async def fake_feed(nats_url: str, sid: str, fps: float, stop: asyncio.Event, fe
 
 
 async def session_streams(base: str, sid: str, token: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         stats = await client.get(f"/stream/sessions/{sid}/stats", headers={"Authorization": f"Bearer {token}"})
         streams: dict[str, Any] = stats.json().get("streams", {})
         return streams
@@ -342,30 +349,39 @@ async def fanout_step(
     detector = asyncio.create_task(fake_feed(s.nats_url, sid, 10, stop, feed))
     share = [clients // procs_per_step + (1 if i < clients % procs_per_step else 0) for i in range(procs_per_step)]
     procs = [spawn_clients(s.base, path, n) for n in share if n]
-    deadline = time.monotonic() + 30 + clients / 50
-    while (await session_streams(s.base, sid, token)).get("clients", 0) < clients:
-        if time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.2)
-    start = time.time() + 1.0
-    await asyncio.sleep(1.0 + seconds)
-    end = time.time()
-    streams = await session_streams(s.base, sid, token)
-    for proc in procs:
-        os.kill(proc.pid, signal.SIGTERM)
-    lags: list[float] = []
-    counts: list[int] = []
-    failed = 0
-    for proc in procs:
-        out, _ = await asyncio.to_thread(proc.communicate, None, 120)
-        body = json.loads(out or b'{"samples": [], "failed": 0}')
-        failed += body["failed"]
-        for connection in body["samples"]:
-            window = [lag for arrived, lag in connection if start <= arrived <= end]
-            lags += window
-            counts.append(len(window))
-    stop.set()
-    published = await detector
+    try:
+        deadline = time.monotonic() + 30 + clients / 50
+        while (await session_streams(s.base, sid, token)).get("clients", 0) < clients:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
+        before = await session_streams(s.base, sid, token)
+        cpu0, start = cpu_seconds(s.procs[0].pid), time.time()
+        await asyncio.sleep(seconds)
+        end, cpu1 = time.time(), cpu_seconds(s.procs[0].pid)
+        streams = await session_streams(s.base, sid, token)
+        delivered = int(streams.get("delivered", 0)) - int(before.get("delivered", 0))
+        for proc in procs:
+            os.kill(proc.pid, signal.SIGTERM)
+        lags: list[float] = []
+        counts: list[int] = []
+        failed = 0
+        for proc in procs:
+            out, _ = await asyncio.to_thread(proc.communicate, None, 120)
+            body = json.loads(out or b'{"samples": [], "failed": 0}')
+            failed += body["failed"]
+            for connection in body["samples"]:
+                window = [lag for arrived, lag in connection if start <= arrived <= end]
+                lags += window
+                counts.append(len(window))
+    finally:
+        for proc in procs:  # a failed step leaves no client behind
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        stop.set()
+        published = await detector
     expected = 10 * seconds
     return {
         "clients": clients,
@@ -374,6 +390,8 @@ async def fanout_step(
         "failed": failed,
         "gateway_latency_ms": streams.get("latency_ms"),
         "lag_ms": percentiles(lags),
+        "gateway_cpu_share": round((cpu1 - cpu0) / (end - start), 3),
+        "gateway_cpu_us_per_delivery": round((cpu1 - cpu0) / delivered * 1e6, 1) if delivered else None,
         "results_per_client_s": round(float(np.mean(counts)) / seconds, 2) if counts else 0.0,
         "min_results_per_client_s": round(min(counts) / seconds, 2) if counts else 0.0,
         "complete": bool(counts) and min(counts) >= 0.9 * expected and failed == 0,
@@ -410,7 +428,13 @@ async def compare(
         for i, clients in enumerate(steps):
             order = [("before", old, "results"), ("after", new, "scene")]
             for label, s, feed in order if i % 2 == 0 else order[::-1]:
-                row = {"gateway": label, **await fanout_step(s, clients, seconds, procs_per_step, feed)}
+                try:
+                    row = {"gateway": label, **await fanout_step(s, clients, seconds, procs_per_step, feed)}
+                except (httpx.HTTPError, OSError) as exc:  # the gateway stopped answering: a failed step
+                    row = {"gateway": label, "clients": clients, "complete": False, "error": repr(exc)}
+                    rows.append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+                    continue
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
                 if row["complete"] and row["lag_ms"]["p99"] < 100:

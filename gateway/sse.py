@@ -5,11 +5,13 @@ viewer per message is the cost that matters. `sse-starlette`'s
 `EventSourceResponse` runs an anyio task group per connection and wraps every
 send in an anyio cancel scope; this response does only what the result stream
 needs: the shared SSE bytes of each message (built once per message and
-naming form, `OutMessage.wire`) written with one ASGI `send` under an asyncio
-timeout, a keep-alive comment when nothing was sent for `ping_s`, and one idle
-task per connection that notices the client leaving. A send that does not
-finish within `send_timeout_s` ends the stream (the client reconnects and
-resumes with `Last-Event-ID`), so a stalled reader holds one bounded slot.
+naming form, `OutMessage.wire`) written with one ASGI `send`, a keep-alive
+comment when nothing was sent for `ping_s`, one idle task per connection that
+notices the client leaving, and one that wakes every `send_timeout_s` to see
+whether a send has been stuck since its last look (a timer per send would cost
+more than the send). A send stuck that long ends the stream (the client
+reconnects and resumes with `Last-Event-ID`), so a stalled reader holds one
+bounded slot for at most twice `send_timeout_s`.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class SseResponse(Response):
         self.ping_s = ping_s
         self.retry_ms = retry_ms
         self.send_timeout_s = send_timeout_s
+        self._started = 0  # sends begun and finished: one in flight when they differ
+        self._done = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -65,15 +69,18 @@ class SseResponse(Response):
                 await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            stream = asyncio.create_task(self._stream(send), name=f"sse-{self.sub.sid}")
-            left = asyncio.create_task(_client_left(receive), name=f"sse-left-{self.sub.sid}")
+            tasks = (
+                stream := asyncio.create_task(self._stream(send), name=f"sse-{self.sub.sid}"),
+                asyncio.create_task(_client_left(receive), name=f"sse-left-{self.sub.sid}"),
+                asyncio.create_task(self._watch_sends(), name=f"sse-slow-{self.sub.sid}"),
+            )
             try:
-                await asyncio.wait({stream, left}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (stream, left):
+                for task in tasks:
                     task.cancel()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.gather(stream, left, return_exceptions=True), STOP_TIMEOUT_S)
+                    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), STOP_TIMEOUT_S)
             failed = stream.exception() if stream.done() and not stream.cancelled() else None
             if failed is not None and not isinstance(failed, OSError):  # a bug, not a client leaving
                 log.error("sse stream failed", extra={"sid": self.sub.sid}, exc_info=failed)
@@ -103,14 +110,21 @@ class SseResponse(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send(self, send: Send, body: bytes) -> bool:
-        """One chunk; False (the stream ends) if the client did not take it within the timeout."""
-        try:
-            async with asyncio.timeout(self.send_timeout_s):
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-        except TimeoutError:
-            log.info("sse client too slow; stream ended", extra={"sid": self.sub.sid})
-            return False
+        """One chunk (`_watch_sends` ends the stream if it never completes)."""
+        self._started += 1
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        self._done += 1
         return True
+
+    async def _watch_sends(self) -> None:
+        """Return (ending the stream) once one send has been pending for a whole interval."""
+        pending = -1
+        while True:
+            await asyncio.sleep(self.send_timeout_s)
+            if self._started > self._done and self._started == pending:
+                log.info("sse client too slow; stream ended", extra={"sid": self.sub.sid})
+                return
+            pending = self._started if self._started > self._done else -1
 
 
 async def _client_left(receive: Receive) -> None:
