@@ -326,10 +326,12 @@ class HubRegistry:
         return asyncio.create_task(job, name=f"replay-{hub.sid}")
 
     async def _finish(self, hub: SessionHub, final: OutMessage | None) -> None:
-        if self._hubs.get(hub.sid) is hub:
+        owned = self._hubs.get(hub.sid) is hub
+        if owned:
             del self._hubs[hub.sid]
         await hub.finish(final)
-        self.dropped.update(hub.dropped)
+        if owned:  # its counts move to the process total once
+            self.dropped.update(hub.dropped)
 
     async def _follow_sessions(self) -> None:
         """Apply session record changes to running hubs; survive NATS reconnects."""

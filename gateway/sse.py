@@ -50,8 +50,9 @@ class SseResponse(Response):
         send_timeout_s: float,
         headers: Mapping[str, str] | None = None,
         background: BackgroundTask | None = None,
+        status_code: int = 200,  # FastAPI's OpenAPI reads the default from the signature
     ) -> None:
-        self.status_code = 200
+        self.status_code = status_code
         self.background = background
         self.init_headers(headers)
         self.sub = sub
@@ -66,7 +67,7 @@ class SseResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             if scope.get("method", "GET").upper() == "HEAD":
-                await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             tasks = (
@@ -89,7 +90,7 @@ class SseResponse(Response):
                 await self.background()
 
     async def _stream(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         if not await self._send(send, b": connected\r\nretry: %d\r\n\r\n" % self.retry_ms):
             return
         last_sent = time.monotonic()

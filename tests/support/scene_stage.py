@@ -5,7 +5,8 @@ The gateway only fans out SCENE; the tests that drive real detector workers
 SCENE messages. Until `sightwire worker scene` is on this branch these tests
 run this minimal relay in the test process: detections filtered by the
 session's threshold and classes, boxes in pixels, no tracking or distances
-(those are the scene stage's own tests). Replace `scene_stage(...)` by starting
+(those are the scene stage's own tests); a detection older than the last one
+relayed (competing inference requests) is dropped, so SCENE's `seq` increases. Replace `scene_stage(...)` by starting
 `worker scene` through `start_workers` when the scene worker is merged.
 """
 
@@ -46,13 +47,18 @@ async def scene_stage(nc: NATS) -> AsyncIterator[None]:
 
 
 async def _relay(js: Any, store: SessionStore, psub: Any) -> None:
+    last_seq: dict[str, int] = {}  # SCENE's seq increases per session (the scene stage reorders; this drops)
     async for msg in psub.messages:
         sid, kind = subjects.sid_of(msg.subject), subjects.kind_of(msg.subject)
         found = await store.get(sid)
         if found is None or kind is subjects.ResultKind.DEPTH:
             continue
         if kind is subjects.ResultKind.DET:
-            body = _detections(Detections.from_bytes(msg.data), found[0].config)
+            det = Detections.from_bytes(msg.data)
+            if det.seq <= last_seq.get(sid, -1):
+                continue
+            last_seq[sid] = det.seq
+            body = _detections(det, found[0].config)
         else:
             err = ErrorResult.from_bytes(msg.data)
             frame_id = err.frame_id if err.frame_id is not None else str(err.seq)
