@@ -67,6 +67,7 @@ class OutMessage:
     seq: int | None = None
     captured_at_ns: int | None = None
     raw: bytes | None = field(default=None, repr=False)
+    superseded: bool = False  # a newer message of the session was already waiting when this one was read
     _json: str | None = field(default=None, repr=False)
     _msgpack: bytes | None = field(default=None, repr=False)
     _wire: dict[str, bytes] = field(default_factory=dict, repr=False)

@@ -64,6 +64,7 @@ class SessionHub:
         self.latency = LatencyWindow()
         self.results = 0
         self.events = 0
+        self.coalesced = 0  # superseded results skipped for every viewer at once
         self.dropped: Counter[str] = Counter()
         self.closed = False
         self._feed: LiveFeed | None = None
@@ -90,9 +91,20 @@ class SessionHub:
             self._ending = asyncio.create_task(self.registry.abandon(self, final), name=f"hub-end-{self.sid}")
 
     def publish(self, out: OutMessage) -> None:
-        """Offer one message to every viewer: O(1) per viewer, never blocks."""
+        """Offer one message to every viewer: O(1) per viewer, never blocks.
+
+        A result already superseded by a newer one waiting in the stream (this process
+        fell behind) is skipped for every viewer at once, as latest-wins would skip it
+        for each: a busy gateway catches up instead of lagging further behind. Errors
+        and events are always offered.
+        """
         if out.kind == "detection_result":
             self.results += 1
+            if out.superseded and self.subs:
+                self.coalesced += 1
+                self.counters.skipped += len(self.subs)
+                self.registry.counters.skipped += len(self.subs)
+                return
         elif out.kind == "event":
             self.events += 1
         for sub in tuple(self.subs):
@@ -151,6 +163,7 @@ class SessionHub:
             "clients_by_transport": dict(Counter(s.transport for s in self.subs)),
             "results": self.results,
             "events": self.events,
+            "coalesced": self.coalesced,
             "delivered": self.counters.delivered,
             "skipped": self.counters.skipped,
             "errors_dropped": sum(s.errors_dropped for s in self.subs),

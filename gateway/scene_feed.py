@@ -4,8 +4,11 @@ One `NatsLiveFeed` per session hub: two ordered ephemeral JetStream consumers
 that start at new messages (ordered consumers recreate themselves after a gap
 or a reconnect, so the hub sees every message in stream order), merged into
 one iterator through a small bounded queue. SCENE messages keep their stream
-sequence as the event id (the SSE `id:`); events get none. Resume reads go
-through `gateway.replay`.
+sequence as the event id (the SSE `id:`); events get none. A message read
+while newer ones of the session already wait in the stream (the consumer's
+`num_pending`; a gateway short of CPU falls behind) is marked `superseded`,
+so that the hub can skip a result nobody will see rather than wake every
+viewer for it. Resume reads go through `gateway.replay`.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class NatsLiveFeed:
                 if out is None:
                     self.dropped += 1
                     continue
+                out.superseded = bool(msg.metadata.num_pending)
                 await self._queue.put(out)
         except asyncio.CancelledError:
             raise

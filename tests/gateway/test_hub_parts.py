@@ -133,3 +133,26 @@ async def test_a_session_fps_change_from_the_watch_reaches_every_viewer():
         final = await sub.next(5)
     assert final is not None and final.kind == "closed"
     await hubs.close()
+
+
+async def test_a_result_already_superseded_in_the_stream_is_skipped_for_everyone_at_once():
+    feed, sessions = FakeFeed(), FakeSessions(session("s1"))
+    hubs = HubRegistry(settings(), feed, sessions)
+    async with hubs.subscribe("s1", "sse", 30) as a, hubs.subscribe("s1", "ws", 30) as b:
+        live = feed.live["s1"].queue
+        for event_id, body, behind in (
+            (1, scene.result(1), True),  # read while newer messages waited: nobody will see it
+            (2, scene.error("2"), True),  # errors and events always go out
+            (0, scene.event("s1", "zone_enter", "ev-1"), True),
+            (3, scene.result(3), False),
+        ):
+            msg = OutMessage.from_json(event_id, body)
+            msg.superseded = behind
+            live.put_nowait(msg)
+        got_a = [await a.next(5) for _ in range(3)]
+        got_b = [await b.next(5) for _ in range(3)]
+        assert await a.next(0.05) is None
+        stats = hubs.session_stats("s1")
+    assert [(m.kind, m.event_id) for m in got_a if m] == [("error", 2), ("event", 0), ("detection_result", 3)]
+    assert got_b == got_a
+    assert stats["results"] == 2 and stats["coalesced"] == 1 and stats["skipped"] == 2  # one result, two viewers
