@@ -37,14 +37,12 @@ WebSocket. Session endpoints need the session token: `Authorization: Bearer
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = GatewayRuntime(settings)
-        try:
-            await runtime.start()
+        async with GatewayRuntime(settings) as runtime:
             app.state.runtime = runtime
-            yield
-        finally:
-            await runtime.close()
-            app.state.runtime = None
+            try:
+                yield
+            finally:
+                app.state.runtime = None
 
     app = FastAPI(title="Sightwire", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

@@ -97,15 +97,14 @@ async def create_session(
     record = SessionRecord(
         sid=new_session_id(), token_hash=hash_token(token), source=await checked_source(runtime, source), config=config
     )
-    await runtime.sessions.create(record)
-    runtime.records[record.sid] = record
+    await runtime.directory.create(record)
     runtime.counters["sessions_created"] += 1
     return record, token
 
 
 async def update_config(runtime: GatewayRuntime, sid: str, changes: dict[str, Any]) -> SessionConfig:
     """Apply config changes with compare-and-set; 404 if the session ended meanwhile."""
-    current = await runtime.sessions.get(sid)
+    current = await runtime.directory.get(sid)
     if current is None:
         raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
     check_classes(runtime, merged_config(current[0].config, changes))  # validate before writing
@@ -115,8 +114,7 @@ async def update_config(runtime: GatewayRuntime, sid: str, changes: dict[str, An
         config = merged_config(record.config, changes)
         return record.model_copy(update={"config": config, "last_active_at": time.time()})
 
-    stored = await runtime.sessions.update(sid, change)
+    stored = await runtime.directory.update(sid, change)
     if stored is None:
         raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
-    runtime.records[sid] = stored
     return stored.config

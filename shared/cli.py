@@ -49,9 +49,13 @@ def build_settings(component: str, **overrides: Any) -> Any:
     return cls(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], settings: CommonSettings) -> None:
+def run_until_signal(
+    main: Callable[[asyncio.Event], Awaitable[None]],
+    settings: CommonSettings,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> None:
     """Run `main(stop)`; SIGINT/SIGTERM set `stop` so that shutdown is graceful.
-    A stuck event loop ends the process (shared/watchdog.py)."""
+    A stuck event loop ends the process (shared/watchdog.py). `loop_factory`: e.g. uvloop's."""
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -65,7 +69,8 @@ def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], settings:
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
 
-    asyncio.run(runner())
+    with asyncio.Runner(loop_factory=loop_factory) as loop_runner:
+        loop_runner.run(runner())
     # Shutdown is done; a late SIGTERM/SIGINT (an orchestrator repeating itself) must not turn a
     # clean exit into "killed by signal" while the interpreter finishes.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -92,7 +97,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     settings = build_settings("gateway", host=args.host, port=args.port)
     _configure_logs("gateway", settings)
     service = importlib.import_module("gateway.service")
-    run_until_signal(lambda stop: service.run(settings, stop), settings)
+    run_until_signal(lambda stop: service.run(settings, stop), settings, loop_factory=service.loop_factory())
     return 0
 
 
