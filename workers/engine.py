@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 
+from workers.fused import fuse_preprocessing
 from workers.models.registry import InputSpec
 from workers.threads import prestarted_pool
 
@@ -60,8 +61,16 @@ def read_model(core: ov.Core, path: Path, spec: InputSpec) -> ov.Model:
 
 
 def compile_model(
-    path: Path, spec: InputSpec, device: str, hint: str, requests: int, cache_dir: Path | None
+    path: Path,
+    spec: InputSpec,
+    device: str,
+    hint: str,
+    requests: int,
+    cache_dir: Path | None,
+    *,
+    fused: bool = False,
 ) -> ov.CompiledModel:
+    """Compile the model; `fused` builds the spec's preprocessing in (uint8 BGR HWC in: workers/fused.py)."""
     core = ov.Core()
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -69,16 +78,20 @@ def compile_model(
     config: dict[str, str] = {"PERFORMANCE_HINT": hint}
     if requests:
         config["PERFORMANCE_HINT_NUM_REQUESTS"] = str(requests)
-    return core.compile_model(read_model(core, path, spec), device, config)
+    model = read_model(core, path, spec)
+    return core.compile_model(fuse_preprocessing(model, spec) if fused else model, device, config)
 
 
 class Engine:
     """A compiled model served by a fixed pool of infer requests and threads."""
 
-    def __init__(self, compiled: ov.CompiledModel, requests: int, output_index: int = 0) -> None:
+    def __init__(
+        self, compiled: ov.CompiledModel, requests: int, output_index: int = 0, *, fused: bool = False
+    ) -> None:
         if not 0 <= output_index < len(compiled.outputs):
             raise EngineError(f"output {output_index} out of range: model has {len(compiled.outputs)}")
         self.compiled = compiled
+        self.fused = fused  # takes the uint8 BGR HWC image (tasks.Prepared with fused=True)
         self.size = requests or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.output_index = output_index
         self._idle: queue.SimpleQueue[ov.InferRequest] = queue.SimpleQueue()
@@ -107,16 +120,18 @@ class Engine:
         requests: int = 0,
         output_index: int = 0,
         cache_dir: Path | None = None,
+        fused: bool = False,
     ) -> Engine:
         """Read and compile (blocking: call it through `asyncio.to_thread`)."""
-        compiled = compile_model(path, spec, device, hint, requests, cache_dir)
-        engine = cls(compiled, requests, output_index)
+        compiled = compile_model(path, spec, device, hint, requests, cache_dir, fused=fused)
+        engine = cls(compiled, requests, output_index, fused=fused)
         log.info(
             "model compiled",
             extra={
                 "model": path.name,
                 "device": device,
                 "hint": hint,
+                "fused_preprocessing": fused,
                 "requests": engine.size,
                 "warmup_ms": [round(ms, 1) for ms in engine.warmup_ms],
             },
