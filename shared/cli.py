@@ -17,6 +17,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -107,6 +108,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     registry = importlib.import_module("workers.models.registry")
     if args.action == "list":
         return int(registry.cli_list(settings))
+    if args.action == "optimize":
+        return int(importlib.import_module("workers.optimize").cli_optimize(settings, args))
     return int(registry.cli_pull(settings, args.names))
 
 
@@ -146,8 +149,13 @@ def parser() -> argparse.ArgumentParser:
     gateway.add_argument("--port", type=int, default=None)
     gateway.set_defaults(func=cmd_gateway)
     models = sub.add_parser("models", help="list or download models")
-    models.add_argument("action", choices=["list", "pull"])
+    models.add_argument("action", choices=["list", "pull", "optimize"])
     models.add_argument("names", nargs="*", help="models to pull (default: the configured ones)")
+    models.add_argument("--int8", action="store_true", help="optimize: NNCF post-training INT8 quantization")
+    models.add_argument("--calibration", type=Path, help="optimize: folder of .jpg calibration images")
+    models.add_argument("--eval", type=Path, help="optimize: photos to measure agreement on (default: calibration)")
+    models.add_argument("--output", type=Path, help="optimize: folder for the IR (default: beside the model)")
+    models.add_argument("--json", type=Path, help="optimize: write the speed/agreement report here")
     models.set_defaults(func=cmd_models)
     sub.add_parser("check-config", help="validate and print the configuration").set_defaults(func=cmd_check_config)
     return p
