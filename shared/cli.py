@@ -113,6 +113,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     return int(registry.cli_pull(settings, args.names))
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    return int(importlib.import_module("shared.bench.cli").run(args))
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Build every settings class from the environment and print it (secrets masked)."""
     failed = False
@@ -158,6 +162,9 @@ def parser() -> argparse.ArgumentParser:
     models.add_argument("--json", type=Path, help="optimize: write the speed/agreement report here")
     models.set_defaults(func=cmd_models)
     sub.add_parser("check-config", help="validate and print the configuration").set_defaults(func=cmd_check_config)
+    bench = sub.add_parser("bench", help="measure latency, throughput, CPU and memory of a workload (DESIGN §10)")
+    importlib.import_module("shared.bench.cli").add_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
     return p
 
 
