@@ -1,7 +1,9 @@
 """OpenVINO inference off the event loop: N infer requests, N threads.
 
 The model file (.onnx, .tflite or IR .xml) is read directly and compiled with
-the worker kind's performance hint. The engine owns as many infer requests as
+the worker kind's performance hint; the worker compiles it `fused`, with the
+input preprocessing built into the graph (workers/fused.py), so a job hands
+over the uint8 image OpenCV produced and OpenVINO does the float conversion. The engine owns as many infer requests as
 the hint asks for (OPTIMAL_NUMBER_OF_INFER_REQUESTS, or `infer_requests`) and a
 thread pool of exactly that size; each job takes an idle request, runs a
 synchronous `infer` (OpenVINO releases the GIL) and copies out the one output
