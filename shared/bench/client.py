@@ -124,6 +124,9 @@ def _counts(stats: dict[str, Any] | None) -> tuple[dict[str, int], dict[str, int
             for reason, n in reasons.items():
                 if isinstance(n, int):
                     drops[f"{service}.{reason}"] = n
+    results = (stats or {}).get("results")
+    if isinstance(results, dict) and isinstance(results.get("skipped"), int):
+        drops["gateway.skipped"] = results["skipped"]  # a client slower than its results: latest wins
     return processed, drops
 
 

@@ -43,16 +43,19 @@ def test_a_step_holds_only_under_both_bounds() -> None:
     assert not cli.holds(step_result(None, 0.0), 150.0, 0.01)  # nothing delivered is not a pass
 
 
-def stats(ingest: int, detector: int, drops: dict[str, dict[str, int]]) -> dict[str, Any]:
-    return {"frames": {"processed": {"ingest": ingest, "detector": detector, "depth": 3}, "dropped": drops}}
+def stats(ingest: int, detector: int, drops: dict[str, dict[str, int]], skipped: int = 0) -> dict[str, Any]:
+    return {
+        "frames": {"processed": {"ingest": ingest, "detector": detector, "depth": 3}, "dropped": drops},
+        "results": {"delivered": 0, "skipped": skipped},
+    }
 
 
 def test_counters_are_the_change_of_the_stack_counters_minus_designed_skips() -> None:
     before = stats(10, 8, {"detector": {"stale": 1}, "ingest": {"fps": 5}})
-    after = stats(110, 100, {"detector": {"stale": 4}, "ingest": {"fps": 90}, "depth": {"depth_off": 7}})
+    after = stats(110, 100, {"detector": {"stale": 4}, "ingest": {"fps": 90}, "depth": {"depth_off": 7}}, skipped=2)
     counts = client.counters(before, after, nominal=120, delivered=95)
     assert (counts.offered, counts.processed, counts.source) == (100, 92, "stack")
-    assert counts.drops == {"detector.stale": 3}
+    assert counts.drops == {"detector.stale": 3, "gateway.skipped": 2}
 
 
 def test_counters_fall_back_to_the_client_side_when_the_stack_reports_none() -> None:
