@@ -4,7 +4,8 @@
     optimal size, compiled with the worker kind's hint: the model's ceiling;
 (b) `InProcessBench`: the worker's own `Runner` (JPEG checks + decode,
     preprocessing, engine, output decode/NMS) under the worker's in-flight
-    bound, minus NATS: what a worker could reach if messaging were free.
+    bound, minus NATS: what a worker could reach if messaging were free. Like
+    the worker, it compiles the model with its preprocessing fused in.
 Both are set up once and then timed in rounds, so the caller can interleave
 rounds with the pipeline's and compare them under the same machine load.
 """
@@ -50,7 +51,8 @@ class InProcessBench:
         self, kind: WorkerKind, engine: Engine, spec: ModelSpec, settings: WorkerSettings, jpegs: list[bytes]
     ) -> None:
         self.engine = engine
-        self.runner = Runner(TASKS[kind](spec, settings), engine, prestarted_pool(2 * engine.size, "cpu"))
+        task = TASKS[kind](spec, settings, fused=engine.fused)
+        self.runner = Runner(task, engine, prestarted_pool(2 * engine.size, "cpu"))
         self.jpegs = jpegs
         self.slots = asyncio.Semaphore(2 * engine.size)  # the worker's in-flight bound
         self.times_ms: list[float] = []
@@ -60,7 +62,7 @@ class InProcessBench:
         cls, kind: WorkerKind, path: Path, spec: ModelSpec, settings: WorkerSettings, jpegs: list[bytes]
     ) -> InProcessBench:
         engine = await asyncio.to_thread(
-            Engine.load, path, spec.input, hint=settings.hint(kind), output_index=spec.output_index
+            Engine.load, path, spec.input, hint=settings.hint(kind), output_index=spec.output_index, fused=True
         )
         bench = cls(kind, engine, spec, settings, jpegs)
         await bench.round(2 * engine.size)

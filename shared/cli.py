@@ -140,6 +140,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         return int(registry.cli_list(settings))
     if args.action == "add":
         return int(importlib.import_module("workers.models.add").cli_add(settings, args))
+    if args.action == "optimize":
+        return int(importlib.import_module("workers.optimize").cli_optimize(settings, args))
     return int(registry.cli_pull(settings, args.names))
 
 
@@ -152,6 +154,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from shared import doctor
 
     return doctor.run(up, pinned, [lambda: model_checks(worker)])
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    return int(importlib.import_module("shared.bench.cli").run(args))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -191,7 +197,7 @@ def parser() -> argparse.ArgumentParser:
     gateway.add_argument("--host", default=None)
     gateway.add_argument("--port", type=int, default=None)
     gateway.set_defaults(func=cmd_gateway)
-    models = sub.add_parser("models", help="list, download or add models")
+    models = sub.add_parser("models", help="list, download, add or optimize models")
     actions = models.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="every known model and where its file is")
     pull = actions.add_parser("pull", help="download pinned models (verified)")
@@ -201,12 +207,22 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--name", default=None, help="the name to run it by (default: the folder or file name)")
     add.add_argument("--family", choices=["yolox", "yolov8", "yolov5"], default=None, help="default: from the output")
     add.add_argument("--labels", type=Path, default=None, help="class names: one per line, or YAML with `names:`")
+    optimize = actions.add_parser("optimize", help="NNCF post-training INT8 quantization to an IR beside the model")
+    optimize.add_argument("names", nargs=1, help="the model to optimize")
+    optimize.add_argument("--int8", action="store_true", help="NNCF post-training INT8 quantization")
+    optimize.add_argument("--calibration", type=Path, help="folder of .jpg calibration images")
+    optimize.add_argument("--eval", type=Path, help="photos to measure agreement on (default: calibration)")
+    optimize.add_argument("--output", type=Path, help="folder for the IR (default: beside the model)")
+    optimize.add_argument("--json", type=Path, help="write the speed/agreement report here")
     models.set_defaults(func=cmd_models, names=[])
     doctor = sub.add_parser("doctor", help="check this machine and say how to fix what fails")
     doctor.add_argument("--host", default=None)
     doctor.add_argument("--port", type=int, default=None)
     doctor.set_defaults(func=cmd_doctor)
     sub.add_parser("check-config", help="validate and print the configuration").set_defaults(func=cmd_check_config)
+    bench = sub.add_parser("bench", help="measure latency, throughput, CPU and memory of a workload (DESIGN §10)")
+    importlib.import_module("shared.bench.cli").add_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
     return p
 
 

@@ -10,6 +10,11 @@ Rules (DESIGN.md section 2 and the team brief):
   INFERENCE_ERROR;
 - frames that are too old, or that the producer marked as not wanted by the
   depth worker, are acked and counted as dropped by reason.
+Publishing is pipelined: once a result exists, the frame leaves the inference
+window and its publish -> PubAck -> ack runs as a task of its own (bounded by
+the `publishing` set the fetch loop also respects), so the next frame is
+fetched and OpenVINO's requests stay busy while the PubAck round trip is in
+flight; the ack still follows the PubAck.
 Results carry `Nats-Msg-Id = <kind>:<FRAMES stream seq>`, so when a frame is
 redelivered after its result was published but before its ack landed (a
 crashed replica), JetStream discards the second copy of the result.
@@ -29,6 +34,7 @@ from shared import subjects
 from shared.envelopes import Envelope, ErrorResult, Frame, now_ns
 from shared.errors import EnvelopeError, ErrorCode, SightwireError
 from shared.subjects import ResultKind
+from workers.inflight import InFlight
 from workers.runner import Runner
 from workers.settings import WorkerSettings
 from workers.stats import WorkerStats
@@ -74,8 +80,15 @@ class FrameHandler:
     """Handles one frame message of a `detector` or `depth` consumer; never raises."""
 
     def __init__(
-        self, kind: str, js: JetStreamContext, runner: Runner, stats: WorkerStats, settings: WorkerSettings
+        self,
+        kind: str,
+        js: JetStreamContext,
+        runner: Runner,
+        stats: WorkerStats,
+        settings: WorkerSettings,
+        publishing: InFlight | None = None,
     ) -> None:
+        self.publishing = publishing  # None: publish and ack inside `handle` (tests, benchmarks)
         self.kind = kind
         self.js = js
         self.runner = runner
@@ -117,6 +130,14 @@ class FrameHandler:
                 return
             result = ErrorResult(frame.sid, frame.seq, exc.code.value, f"{self.kind}: {exc.message}", frame.frame_id)
             result_kind = ResultKind.ERROR
+        finish = self._finish(msg, frame, result_kind, result, started)
+        if self.publishing is None:
+            await finish
+        else:
+            self.publishing.spawn(finish)
+
+    async def _finish(self, msg: Msg, frame: Frame, result_kind: ResultKind, result: Envelope, started: float) -> None:
+        """Publish the result, and ack the frame once its PubAck is in."""
         if await self._publish(msg, subjects.results(frame.sid, result_kind), result):
             self.stats.result_published(
                 error=result_kind is ResultKind.ERROR,

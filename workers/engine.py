@@ -1,7 +1,9 @@
 """OpenVINO inference off the event loop: N infer requests, N threads.
 
 The model file (.onnx, .tflite or IR .xml) is read directly and compiled with
-the worker kind's performance hint. The engine owns as many infer requests as
+the worker kind's performance hint; the worker compiles it `fused`, with the
+input preprocessing built into the graph (workers/fused.py), so a job hands
+over the uint8 image OpenCV produced and OpenVINO does the float conversion. The engine owns as many infer requests as
 the hint asks for (OPTIMAL_NUMBER_OF_INFER_REQUESTS, or `infer_requests`) and a
 thread pool of exactly that size; each job takes an idle request, runs a
 synchronous `infer` (OpenVINO releases the GIL) and copies out the one output
@@ -32,6 +34,7 @@ import numpy as np
 import openvino as ov
 
 from workers import devices
+from workers.fused import fuse_preprocessing
 from workers.models.registry import InputSpec
 from workers.threads import prestarted_pool
 
@@ -68,19 +71,27 @@ def compile_model(
     requests: int,
     cache_dir: Path | None,
     precision: str | None = None,
+    *,
+    fused: bool = False,
 ) -> ov.CompiledModel:
+    """Compile the model; `fused` builds the spec's preprocessing in (uint8 BGR HWC in: workers/fused.py)."""
     core = ov.Core()
     config = devices.config(hint, requests, precision)  # device check, cache, timing: workers/devices.py
-    return devices.compile_timed(core, read_model(core, path, spec), device, config, cache_dir, path.name)
+    model = read_model(core, path, spec)
+    model = fuse_preprocessing(model, spec) if fused else model
+    return devices.compile_timed(core, model, device, config, cache_dir, path.name)
 
 
 class Engine:
     """A compiled model served by a fixed pool of infer requests and threads."""
 
-    def __init__(self, compiled: ov.CompiledModel, requests: int, output_index: int = 0) -> None:
+    def __init__(
+        self, compiled: ov.CompiledModel, requests: int, output_index: int = 0, *, fused: bool = False
+    ) -> None:
         if not 0 <= output_index < len(compiled.outputs):
             raise EngineError(f"output {output_index} out of range: model has {len(compiled.outputs)}")
         self.compiled = compiled
+        self.fused = fused  # takes the uint8 BGR HWC image (tasks.Prepared with fused=True)
         self.size = requests or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.output_index = output_index
         self._idle: queue.SimpleQueue[ov.InferRequest] = queue.SimpleQueue()
@@ -110,16 +121,18 @@ class Engine:
         output_index: int = 0,
         cache_dir: Path | None = None,
         precision: str | None = None,
+        fused: bool = False,
     ) -> Engine:
         """Read and compile (blocking: call it through `asyncio.to_thread`)."""
-        compiled = compile_model(path, spec, device, hint, requests, cache_dir, precision)
-        engine = cls(compiled, requests, output_index)
+        compiled = compile_model(path, spec, device, hint, requests, cache_dir, precision, fused=fused)
+        engine = cls(compiled, requests, output_index, fused=fused)
         log.info(
             "model compiled",
             extra={
                 "model": path.name,
                 "device": device,
                 "hint": hint,
+                "fused_preprocessing": fused,
                 "requests": engine.size,
                 "warmup_ms": [round(ms, 1) for ms in engine.warmup_ms],
             },

@@ -38,13 +38,51 @@ def fit(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, Geometry]:
     nw, nh = max(1, int(w * ratio)), max(1, int(h * ratio))
     pad_x, pad_y = ((spec.width - nw) // 2, (spec.height - nh) // 2) if spec.resize == "letterbox_center" else (0, 0)
     canvas = np.full((spec.height, spec.width, 3), spec.pad_value, dtype=np.uint8)
-    canvas[pad_y : pad_y + nh, pad_x : pad_x + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    # resized straight into the canvas (`dst` is a view of it): no intermediate image
+    cv2.resize(image, (nw, nh), dst=canvas[pad_y : pad_y + nh, pad_x : pad_x + nw], interpolation=cv2.INTER_LINEAR)
     return canvas, Geometry(w, h, ratio, ratio, pad_x, pad_y)
 
 
+REDUCTIONS = (8, 4, 2)
+
+
+def reduction(width: int, height: int, spec: InputSpec) -> int:
+    """The largest JPEG DCT scale (8, 4, 2, else 1) that still leaves the frame at least as large as
+    what `fit` will resize it to: a reduced decode then only replaces part of a downscale, never
+    makes `fit` upscale. For a stretch that is `size >= f x input` on both sides; for a letterbox
+    on the side that sets the ratio (1280x720 into 416x416: 1/2; into 640x640: 1/2)."""
+    if spec.resize == "stretch":
+        fits = [f for f in REDUCTIONS if width >= f * spec.width and height >= f * spec.height]
+    else:
+        ratio = min(spec.width / width, spec.height / height)
+        fits = [f for f in REDUCTIONS if f * ratio <= 1.0]
+    return fits[0] if fits else 1
+
+
+def fit_frame(image: np.ndarray, spec: InputSpec, width: int, height: int) -> tuple[np.ndarray, Geometry]:
+    """`fit` for an image decoded at reduced scale from a `width` x `height` frame: the geometry
+    maps the original frame's coordinates, so boxes come out relative to the frame as ingested."""
+    fitted, g = fit(image, spec)
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return fitted, g
+    return fitted, Geometry(width, height, g.ratio_x * w / width, g.ratio_y * h / height, g.pad_x, g.pad_y)
+
+
+def fused_input(fitted: np.ndarray) -> np.ndarray:
+    """The input of a model compiled with fused preprocessing (workers/fused.py): the uint8 BGR
+    image as a batch of one, a view (no copy)."""
+    return fitted[np.newaxis]
+
+
 def to_tensor(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, Geometry]:
-    """The float32 batch-of-one input tensor for `spec`, plus its geometry."""
+    """The float32 batch-of-one input tensor for `spec`, plus its geometry (the NumPy reference)."""
     fitted, geometry = fit(image, spec)
+    return fitted_to_tensor(fitted, spec), geometry
+
+
+def fitted_to_tensor(fitted: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """The reference conversion of a fitted uint8 BGR image (what the fused model does in-graph)."""
     if spec.colour == "RGB":
         fitted = cv2.cvtColor(fitted, cv2.COLOR_BGR2RGB)
     tensor = fitted.astype(np.float32)
@@ -56,4 +94,4 @@ def to_tensor(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, Geometry]
         tensor /= np.asarray(spec.std, dtype=np.float32)
     if spec.layout == "NCHW":
         tensor = tensor.transpose(2, 0, 1)
-    return np.ascontiguousarray(tensor[np.newaxis]), geometry
+    return np.ascontiguousarray(tensor[np.newaxis])

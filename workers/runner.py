@@ -31,6 +31,8 @@ class InferenceError(SightwireError):
 
 class Runner:
     def __init__(self, task: Task, engine: Engine, cpu_pool: Executor | None = None) -> None:
+        if task.fused != engine.fused:
+            raise ValueError(f"task fused={task.fused} but engine fused={engine.fused}: the input would not fit")
         self.task = task
         self.engine = engine
         self.cpu_pool = cpu_pool  # JPEG decode, pre- and post-processing; None = the loop's default executor

@@ -7,8 +7,12 @@ competing-consumer group: each frame goes to one of them, and the frames a
 dead replica held are redelivered to the others after `ack_wait`.
 
 The fetch loop pulls at most as many frames as there are free in-flight slots
-(2 x infer requests: enough to keep OpenVINO busy while others decode or
-publish, small enough that frames wait in JetStream, not here).
+(2 x infer requests, OpenVINO's OPTIMAL_NUMBER_OF_INFER_REQUESTS unless set:
+enough to keep OpenVINO busy while others decode, small enough that frames
+wait in JetStream, not here). A frame with its result leaves that window; its
+publish and ack run in a second bounded set (`publishing`), so a PubAck round
+trip never holds an inference slot. The model is compiled with its
+preprocessing fused in (workers/fused.py).
 
 Shutdown when `stop` is set: stop fetching -> wait (bounded by
 drain_timeout_s) for in-flight frames to publish and ack -> unsubscribe the
@@ -38,6 +42,7 @@ from workers.threads import prestarted_pool
 
 log = logging.getLogger(__name__)
 
+PUBLISHING_PER_SLOT = 4  # results awaiting their PubAck, per inference slot: bounds unacked frames
 DURABLES: dict[str, str] = {"detector": subjects.DETECTOR_DURABLE, "depth": subjects.DEPTH_DURABLE}
 
 
@@ -54,6 +59,7 @@ async def load_engine(kind: WorkerKind, spec: ModelSpec, settings: WorkerSetting
         output_index=spec.output_index,
         cache_dir=settings.compiled_cache_dir(),
         precision=settings.precision_hint,
+        fused=True,
     )
 
 
@@ -94,14 +100,17 @@ async def serve(
         sub = await js.pull_subscribe_bind(DURABLES[kind], stream=subjects.FRAMES_STREAM)
         stats = WorkerStats(kind, settings.instance_id, spec.name, spec.labels)
         inflight = InFlight(2 * engine.size)
+        publishing = InFlight(PUBLISHING_PER_SLOT * inflight.limit)
         cpu_pool = await asyncio.to_thread(prestarted_pool, inflight.limit, "cpu")
-        handler = FrameHandler(kind, js, Runner(TASKS[kind](spec, settings), engine, cpu_pool), stats, settings)
+        runner = Runner(TASKS[kind](spec, settings, fused=engine.fused), engine, cpu_pool)
+        handler = FrameHandler(kind, js, runner, stats, settings, publishing)
         serve_metrics(settings.metrics_port)
         log.info("worker ready", extra={"kind": kind, "model": spec.name, "in_flight_limit": inflight.limit})
         async with asyncio.TaskGroup() as tg:
             tg.create_task(heartbeat_loop(nc, stats, settings.heartbeat_interval_s, stop), name="heartbeat")
-            await fetch_loop(sub, handler, inflight, settings, stop)
+            await fetch_loop(sub, handler, inflight, settings, stop, publishing)
             cancelled = await inflight.finish(settings.drain_timeout_s)
+            cancelled += await publishing.finish(settings.drain_timeout_s)
         if cancelled:
             log.warning("in-flight frames abandoned at shutdown (will be redelivered)", extra={"count": cancelled})
         await _unsubscribe(sub)
@@ -118,9 +127,14 @@ async def fetch_loop(
     inflight: InFlight,
     settings: WorkerSettings,
     stop: asyncio.Event,
+    publishing: InFlight | None = None,
 ) -> None:
-    """Pull frames into free in-flight slots until `stop` is set."""
+    """Pull frames into free in-flight slots until `stop` is set (and while results still being
+    published stay within their own bound)."""
     while not stop.is_set():
+        if publishing is not None and publishing.free <= 0:
+            await publishing.wait_for_slot(settings.fetch_timeout_s)
+            continue
         if inflight.free <= 0:
             await inflight.wait_for_slot(settings.fetch_timeout_s)
             continue

@@ -15,11 +15,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from shared.envelopes import Box, DepthMap, Detections, Envelope, Frame, now_ns
+from shared.images import jpeg_size
 from workers import yolo
 from workers.depthmap import depth_grid
 from workers.images import decode_jpeg
 from workers.models.registry import ModelSpec
-from workers.preprocess import Geometry, to_tensor
+from workers.preprocess import Geometry, fit_frame, fitted_to_tensor, fused_input, reduction
 from workers.settings import WorkerSettings
 
 
@@ -31,6 +32,7 @@ class Prepared:
 
 class Task(Protocol):
     spec: ModelSpec
+    fused: bool
 
     def prepare(self, jpeg: bytes) -> Prepared: ...
 
@@ -40,13 +42,22 @@ class Task(Protocol):
 
 
 class _Base:
-    def __init__(self, spec: ModelSpec, settings: WorkerSettings) -> None:
+    def __init__(self, spec: ModelSpec, settings: WorkerSettings, *, fused: bool = False) -> None:
         self.spec = spec
         self.settings = settings
+        self.fused = fused  # the engine does the float conversion (workers/fused.py); must match the engine's
+
+    def _reduction(self, width: int, height: int) -> int:
+        return reduction(width, height, self.spec.input)
 
     def prepare(self, jpeg: bytes) -> Prepared:
-        image = decode_jpeg(jpeg, self.settings.max_image_pixels)
-        return Prepared(*to_tensor(image, self.spec.input))
+        """Decode (at reduced DCT scale when the frame is large), fit to the model, build its input:
+        fused, a view of the uint8 image; otherwise the float tensor of the NumPy reference path."""
+        width, height = jpeg_size(jpeg)
+        image = decode_jpeg(jpeg, self.settings.max_image_pixels, self._reduction)
+        fitted, geometry = fit_frame(image, self.spec.input, width, height)
+        tensor = fused_input(fitted) if self.fused else fitted_to_tensor(fitted, self.spec.input)
+        return Prepared(tensor, geometry)
 
     def _common_fields(self, frame: Frame, geometry: Geometry, started_at_ns: int) -> dict[str, Any]:
         """The fields every result envelope shares: which frame, when, by whom, at what size."""
@@ -105,4 +116,4 @@ class DepthTask(_Base):
         )
 
 
-TASKS: dict[str, Callable[[ModelSpec, WorkerSettings], Task]] = {"detector": DetectorTask, "depth": DepthTask}
+TASKS: dict[str, Callable[..., Task]] = {"detector": DetectorTask, "depth": DepthTask}
