@@ -208,7 +208,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--family", choices=["yolox", "yolov8", "yolov5"], default=None, help="default: from the output")
     add.add_argument("--labels", type=Path, default=None, help="class names: one per line, or YAML with `names:`")
     optimize = actions.add_parser("optimize", help="NNCF post-training INT8 quantization to an IR beside the model")
-    optimize.add_argument("names", nargs=1, help="the model to optimize")
+    optimize.add_argument("names", nargs="*", help="the model to optimize (exactly one)")
     optimize.add_argument("--int8", action="store_true", help="NNCF post-training INT8 quantization")
     optimize.add_argument("--calibration", type=Path, help="folder of .jpg calibration images")
     optimize.add_argument("--eval", type=Path, help="photos to measure agreement on (default: calibration)")
