@@ -1,4 +1,4 @@
-"""The whole pipeline as real processes for browser tests: workers, ingest, gateway.
+"""The whole pipeline as real processes for browser tests: workers, scene stage, ingest, gateway.
 
 Everything listens on 127.0.0.1 inside the test's network namespace; the
 gateway gets a free port and is ready when `/stream/ready` says so (NATS up,
@@ -45,7 +45,8 @@ class Stack:
 
 
 async def start_stack(components: ComponentRunner, nc: NATS, *, depth: bool = True) -> Stack:
-    await start_workers(components, nc, ("detector", "depth") if depth else ("detector",))
+    # the scene worker turns RESULTS into the SCENE messages the gateway fans out (tracks, distances)
+    await start_workers(components, nc, ("detector", "depth", "scene") if depth else ("detector", "scene"))
     port = free_port()
     stack = Stack(f"http://127.0.0.1:{port}", components)
     stack.start_ingest()

@@ -2,18 +2,21 @@
 config, then see an event (published to EVENTS as the scene stage does) appear in the list with its
 snapshot thumbnail, and the line's count change on the overlay. A screenshot goes to artifacts/.
 
-The scene stage is not part of this test (events are published directly); the end-to-end version
-with a clip, the scene workers and detectors is tests/e2e/test_events_clip.py.
+The first test publishes the event directly (the UI alone); the second draws the clip's line and
+feeds the clip (tests/support/event_clip.py) through the real detector, scene worker and notifier.
+The multi-replica, failover and webhook version is tests/e2e/test_events_clip.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
 
 from shared import subjects
@@ -21,8 +24,11 @@ from shared.natsserver import EmbeddedNatsServer
 from shared.settings import NatsSettings
 from shared.snapshots import ensure_snapshots, snapshot_name
 from tests.browser.helpers import wait_for
+from tests.browser.stack import start_stack
+from tests.support import event_clip
 from tests.support.browser import browser_page
 from tests.support.gateway_app import gateway_settings, serving_gateway
+from tests.support.procs import ComponentRunner
 
 pytestmark = pytest.mark.browser
 
@@ -76,3 +82,51 @@ async def test_draw_a_line_and_see_its_event_with_a_thumbnail(
             assert text is not None and "line_cross gate in" in text
             await page.screenshot(path=str(artifacts_dir / "scene-ui.png"))
             assert not [e for e in page.console_errors if "scene.js" in e]  # type: ignore[attr-defined]
+
+
+async def test_draw_a_line_feed_the_clip_and_see_the_real_event(
+    components: ComponentRunner, nc: NATS, coco_dir: Path, artifacts_dir: Path
+) -> None:
+    """End to end through the real stack (detector, scene worker, notifier for the snapshot): the
+    line is drawn in the UI where the clip's person crosses it; the clip is uploaded at its frame
+    rate; the UI lists exactly one line_cross `in` with its thumbnail and the count reads `in 1`."""
+    stack = await start_stack(components, nc, depth=False)
+    components.start("worker", "notifier")
+    clip = event_clip.build(coco_dir)
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=20) as http:
+        session = (await http.post("/stream/sessions", json={"fps_limit": 30})).json()
+        sid, token = session["client_id"], session["token"]
+        async with browser_page(stack.base_url) as page:
+            await page.set_viewport_size({"width": 1280, "height": 1600})
+            await page.goto(f"/?session={sid}&token={token}")
+            await wait_for(page, "window.sightwire.scene && !document.getElementById('draw-line').disabled", 30, "UI")
+            await page.fill("#shape-name", "gate")
+            await page.click("#draw-line")
+            box = await page.locator("#stage").bounding_box()
+            assert box is not None
+            (ax, ay), (bx, by) = event_clip.LINE["a"], event_clip.LINE["b"]  # drawn upwards: the walk is `in`
+            await page.mouse.click(box["x"] + box["width"] * ax, box["y"] + box["height"] * ay)
+            await page.mouse.click(box["x"] + box["width"] * bx, box["y"] + box["height"] * by)
+            await wait_for(page, "window.sightwire.scene.lines.length === 1", 20, "the line saved")
+
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"}
+            for jpeg in clip.jpegs():
+                response = await http.post(f"/stream/process/{sid}", content=jpeg, headers=headers)
+                assert response.status_code == 202, response.text
+                await asyncio.sleep(1 / clip.fps)
+            try:
+                await wait_for(page, "window.sightwire.scene.events.length >= 1", 60, "the event listed")
+                await wait_for(
+                    page, "document.querySelector('#event-list li[data-thumbnail=loaded] img') !== null", 60, "thumb"
+                )
+                await wait_for(page, "document.getElementById('shapes').textContent.includes('in 1')", 30, "count")
+            except BaseException:
+                print(stack.logs())
+                raise
+            await asyncio.sleep(2)  # a repeat would be listed by now
+            kinds = await page.evaluate("window.sightwire.scene.events.map((e) => [e.kind, e.direction ?? null])")
+            text = await page.text_content("#event-list")
+            await page.screenshot(path=str(artifacts_dir / "scene-ui-clip.png"))
+            assert not [e for e in page.console_errors if "scene.js" in e]  # type: ignore[attr-defined]
+    assert kinds == [["line_cross", "in"]], kinds
+    assert text is not None and "line_cross gate in" in text

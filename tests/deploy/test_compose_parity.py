@@ -10,7 +10,8 @@ a test machine is replaced, and the test asserts that list:
 - paths: SIGHTWIRE_MODEL_DIR -> the reference models, the model pull cache and
   XDG_CACHE_HOME (the image's /var/cache) -> the test's tmp dir.
 Then, through the gateway's public API with compose's API key:
-- an uploaded JPEG comes back as a detection_result over SSE ("stop sign") and
+- an uploaded JPEG comes back through the scene stage as a detection_result
+  over SSE ("stop sign", with the scene stage's track and distance fields) and
   as detections and a depth map on RESULTS;
 - a file camera session is picked up by ingest and its frames come back over SSE;
 - a camera that cannot be opened, and a stale frame, are counted;
@@ -47,7 +48,7 @@ from tests.support.clips import coco_photos, write_clip
 from tests.support.net import free_port
 from tests.support.procs import ComponentRunner
 
-SERVICES = ("gateway", "ingest", "detector", "depth")
+SERVICES = ("gateway", "ingest", "detector", "depth", "scene", "notifier")
 LOCAL_ONLY = {  # the SIGHTWIRE_* variables this test may change, and why (see the module docstring)
     "SIGHTWIRE_NATS_URL",
     "SIGHTWIRE_HOST",
@@ -193,7 +194,7 @@ class Stack:
         """Ingest and worker metrics concatenated, once every needle appears in them."""
         text = ""
         async with httpx.AsyncClient(timeout=5) as client:
-            for name in ("ingest", "detector", "depth"):
+            for name in ("ingest", "detector", "depth", "scene", "notifier"):
                 for env in self.envs[name]:
                     text += (await client.get(f"http://127.0.0.1:{env['SIGHTWIRE_METRICS_PORT']}/metrics")).text
         return text if all(n in text for n in needles) else ""
@@ -257,9 +258,9 @@ async def wait_until_up(stack: Stack) -> None:
 
     async def everyone() -> bool:
         alive = (await stack.http.get("/stream/stats")).json()["workers"]
-        return all(alive.get(name) == len(stack.envs[name]) for name in ("ingest", "detector", "depth"))
+        return all(alive.get(name) == len(stack.envs[name]) for name in ("ingest", "detector", "depth", "scene"))
 
-    await stack.wait(everyone, "heartbeats from ingest, both detector replicas and the depth worker", STARTUP_S)
+    await stack.wait(everyone, "heartbeats from ingest, both detector and scene replicas and depth", STARTUP_S)
     # compose's API key guards session creation.
     assert (await stack.http.post("/stream/sessions", json={})).status_code == 401
 
@@ -288,6 +289,7 @@ async def check_upload_path(stack: Stack, coco_dir: Path) -> str:
                 with contextlib.suppress(TimeoutError):
                     result = await asyncio.wait_for(sse_results.get(), 1.0)
         assert "stop sign" in {d["label"] for d in result["data"]["detections"]}, result
+        assert all({"track_id", "distance_m", "distance_source"} <= set(d) for d in result["data"]["detections"])
         kinds = await collect_results(results, {"det", "depth"})
         assert Detections.from_bytes(kinds["det"].data).boxes
         depth = DepthMap.from_bytes(kinds["depth"].data)

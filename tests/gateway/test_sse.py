@@ -1,9 +1,8 @@
 """SSE over a real socket: wire format, per-client FPS on a shared inference stream, resume.
 
 The gateway runs in uvicorn on 127.0.0.1; the FPS and resume tests use a real
-detector worker with the real model and a real COCO photo, and the stand-in
-scene stage of this branch (tests/support/scene_stage.py) until workers/scene
-is merged.
+detector worker with the real model and a real COCO photo, and a real
+`sightwire worker scene` between RESULTS and the gateway.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from tests.support import scene
 from tests.support.gateway_app import gateway_settings, poll_until, serving_gateway
 from tests.support.pipeline import jpeg_of, result_ids, start_workers
 from tests.support.procs import ComponentRunner
-from tests.support.scene_stage import scene_stage
 from tests.support.sse import SseEvent, sse_events
 
 PHOTO = "000000000139.jpg"  # a living room with a person, chairs and a TV
@@ -147,10 +145,9 @@ async def feed(client: httpx.AsyncClient, sid: str, token: str, jpeg: bytes, fps
 async def test_two_clients_at_2_and_10_fps_share_one_inference_per_frame(
     nats_server: EmbeddedNatsServer, nc: NATS, js: JetStreamContext, components: ComponentRunner, coco_dir: Path
 ):
-    await start_workers(components, nc, ("detector",))
+    await start_workers(components, nc, ("detector", "scene"))
     jpeg = jpeg_of(coco_dir / PHOTO)
     async with (
-        scene_stage(nc),
         serving_gateway(gateway_settings(nats_server.url)) as (base, app),
         httpx.AsyncClient(base_url=base, timeout=30) as client,
     ):
@@ -179,18 +176,21 @@ async def test_two_clients_at_2_and_10_fps_share_one_inference_per_frame(
     for reader in (slow, fast):
         assert reader.seqs == sorted(set(reader.seqs)) and set(reader.seqs) <= set(fed)
         assert reader.ids == sorted(set(reader.ids))
-    # the hub read every SCENE message once (the stand-in scene stage drops detections that competing
-    # inference requests finished out of order; the real one reorders them: its own tests)
-    assert stats["results"] == len(await scene.scene_ids(js, sid)) > 0, stats
+    # the scene stage wrote one SCENE message per result (reordered, none dropped); the hub read each once
+    assert stats["results"] == len(await scene.scene_ids(js, sid)) == len(fed), stats
+    # the same photo every frame: its person keeps one track id from its second frame on (ByteTrack confirms)
+    people = [
+        sorted(d["track_id"] for d in e.json()["data"]["detections"] if d["label"] == "person") for e in fast.events[1:]
+    ]
+    assert people[0] and None not in people[0] and all(ids == people[0] for ids in people), people
 
 
 async def test_resume_with_last_event_id_has_no_gap_and_no_duplicate(
     nats_server: EmbeddedNatsServer, nc: NATS, js: JetStreamContext, components: ComponentRunner, coco_dir: Path
 ):
-    await start_workers(components, nc, ("detector",))
+    await start_workers(components, nc, ("detector", "scene"))
     jpeg = jpeg_of(coco_dir / PHOTO)
     async with (
-        scene_stage(nc),
         serving_gateway(gateway_settings(nats_server.url)) as (base, app),
         httpx.AsyncClient(base_url=base, timeout=30) as client,
     ):

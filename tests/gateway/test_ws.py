@@ -22,7 +22,6 @@ from tests.support import scene
 from tests.support.gateway_app import gateway_settings, poll_until, serving_gateway
 from tests.support.pipeline import jpeg_of, start_workers
 from tests.support.procs import ComponentRunner
-from tests.support.scene_stage import scene_stage
 
 PHOTO = "000000000139.jpg"  # person, chairs, TV
 
@@ -67,9 +66,9 @@ async def result_for(ws: websockets.ClientConnection, frame_id: str) -> dict[str
 async def test_session_socket_frames_in_results_out_config_applied(
     nats_server: EmbeddedNatsServer, nc: NATS, components: ComponentRunner, coco_dir: Path
 ):
-    await start_workers(components, nc, ("detector",))
+    await start_workers(components, nc, ("detector", "scene"))
     jpeg = jpeg_of(coco_dir / PHOTO)
-    async with scene_stage(nc), serving_gateway(gateway_settings(nats_server.url)) as (base, _app):
+    async with serving_gateway(gateway_settings(nats_server.url)) as (base, _app):
         sid, token = await create(base, confidence_threshold=0.5, enable_depth=False)
         async with websockets.connect(ws_url(base, f"/stream/sessions/{sid}/ws?token={token}")) as ws:
             await ws.send(frame(jpeg, "a1"))
@@ -82,6 +81,7 @@ async def test_session_socket_frames_in_results_out_config_applied(
     assert first["width"] == 640 and first["height"] == 480 and first["latency_ms"] > 0
     assert ack["config"]["classes"] == ["chair"]
     assert second["detections"] and {d["label"] for d in second["detections"]} == {"chair"}
+    assert all(d["track_id"] is not None for d in second["detections"])  # the chairs were tracked since a1
     assert second["seq"] > first["seq"]
 
 
@@ -150,9 +150,9 @@ async def test_socket_needs_the_session_token(nats_server: EmbeddedNatsServer, j
 async def test_seed_detection_endpoint_runs_an_implicit_session(
     nats_server: EmbeddedNatsServer, nc: NATS, js: JetStreamContext, components: ComponentRunner, coco_dir: Path
 ):
-    await start_workers(components, nc, ("detector",))
+    await start_workers(components, nc, ("detector", "scene"))
     jpeg = jpeg_of(coco_dir / PHOTO)
-    async with scene_stage(nc), serving_gateway(gateway_settings(nats_server.url)) as (base, app):
+    async with serving_gateway(gateway_settings(nats_server.url)) as (base, app):
         async with websockets.connect(ws_url(base, "/stream/detection?fps_limit=10")) as ws:
             await ws.send("{broken")
             error = await receive_json(ws)

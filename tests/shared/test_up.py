@@ -1,5 +1,5 @@
-"""`sightwire up` end to end: embedded broker, four components, a frame in, a stop sign out,
-and a clean stop of every process on SIGTERM."""
+"""`sightwire up` end to end: embedded broker, six components, frames in, a tracked stop sign out
+(through the scene stage), and a clean stop of every process on SIGTERM."""
 
 from __future__ import annotations
 
@@ -49,18 +49,30 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], deadline_s: float) ->
     raise AssertionError("stack never became ready")
 
 
-def first_detection(base: str, session: dict[str, str], jpeg: bytes, deadline_s: float) -> dict[str, object]:
-    payload = {"image_data": base64.b64encode(jpeg).decode(), "frame_id": "stop-1", "timestamp": time.time()}
+def tracked_detection(base: str, session: dict[str, str], jpeg: bytes, deadline_s: float) -> list[dict[str, object]]:
+    """Upload the photo, and again after each result, until a result's detections carry track ids
+    (the scene stage's tracker confirms an object on its second frame). Returns every result seen."""
+    seen: list[dict[str, object]] = []
     with httpx.Client(base_url=base, timeout=10) as client, client.stream("GET", session["sse_endpoint"]) as events:
-        upload = client.post(session["upload_endpoint"], json=payload)
-        assert upload.status_code in (200, 202), upload.text
+
+        def upload() -> None:
+            frame_id = f"stop-{len(seen) + 1}"
+            payload = {"image_data": base64.b64encode(jpeg).decode(), "frame_id": frame_id, "timestamp": time.time()}
+            response = client.post(session["upload_endpoint"], json=payload)
+            assert response.status_code in (200, 202), response.text
+
+        upload()
         deadline = time.monotonic() + deadline_s
         for line in events.iter_lines():
-            assert time.monotonic() < deadline, "no detection result in time"
+            assert time.monotonic() < deadline, f"no tracked detection in time: {seen}"
             if line.startswith("data:"):
                 message = json.loads(line[5:])
                 if message.get("type") == "detection_result":
-                    return message
+                    seen.append(message)
+                    detections = message["data"]["detections"]
+                    if any(d["track_id"] is not None for d in detections) or len(seen) >= 5:
+                        return seen
+                    upload()
     raise AssertionError("stream ended without a result")
 
 
@@ -76,11 +88,14 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path: Path, model_dir: Path, co
     try:
         wait_healthy(base, proc, 90)
         kids = children_of(proc.pid)
-        assert len(kids) >= 6  # nats-server + gateway + ingest + detector + depth + scene
+        assert len(kids) >= 7  # nats-server + gateway + ingest + detector + depth + scene + notifier
         session = httpx.post(f"{base}/stream/sessions", json={"fps_limit": 5, "confidence_threshold": 0.3}).json()
-        message = first_detection(base, session, (coco_dir / "000000000724.jpg").read_bytes(), 60)
-        labels = [d["label"] for d in message["data"]["detections"]]  # type: ignore[index]
-        assert "stop sign" in labels
+        results = tracked_detection(base, session, (coco_dir / "000000000724.jpg").read_bytes(), 90)
+        first, last = results[0]["data"], results[-1]["data"]  # type: ignore[index]
+        assert "stop sign" in [d["label"] for d in first["detections"]]  # type: ignore[index]
+        tracked = [d for d in last["detections"] if d["label"] == "stop sign"]  # type: ignore[index]
+        assert tracked and all(isinstance(d["track_id"], int) for d in tracked), results
+        assert [r["data"]["frame_id"] for r in results] == [f"stop-{n}" for n in range(1, len(results) + 1)]  # type: ignore[index]
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
