@@ -49,7 +49,10 @@ ZEBRA = "000000001818.jpg"
 # The test's namespace has only `lo`; a page that never opened a camera hides its host candidates behind mDNS
 # names, which nothing resolves in an empty namespace (a real network has mDNS, STUN or TURN for that).
 LOOPBACK = ("--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns")
-MIN_VIDEO_FPS = 15.0  # the camera sends 25; see the report for what a loaded shared machine measured
+# The camera sends 25 fps. That the video runs at the camera's rate rather than the analysis rate is shown
+# frame-exactly in tests/ingest/video/test_owner.py; here the browser must play it live on a 2-core machine
+# that also runs Chromium x3, the detector and the encoder: 19-25 fps measured, bounded low for loaded runs.
+MIN_VIDEO_FPS = 12.0
 VIEWERS = 3
 # Per animation frame: the side of the stage the drawn zebra box is on, and the side of the picture the zebra is on
 # (the half that differs most from the grey background), from the <video> element as displayed.
