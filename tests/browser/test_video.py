@@ -50,7 +50,7 @@ ZEBRA = "000000001818.jpg"
 # names, which nothing resolves in an empty namespace (a real network has mDNS, STUN or TURN for that).
 LOOPBACK = ("--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns")
 # The camera sends 25 fps. That the video runs at the camera's rate rather than the analysis rate is shown
-# frame-exactly in tests/ingest/video/test_owner.py; here the browser must play it live on a 2-core machine
+# as a same-run ratio in tests/ingest/video/test_owner.py; here the browser must play it live on a 2-core machine
 # that also runs Chromium x3, the detector and the encoder: 19-25 fps measured, bounded low for loaded runs.
 MIN_VIDEO_FPS = 12.0
 VIEWERS = 3
