@@ -17,14 +17,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from shared.images import InvalidImage, is_complete, jpeg_size
+from shared.images import ImageInfo, InvalidImage, check_limits, is_complete, jpeg_size
 
 
 def decode_jpeg(data: bytes, max_pixels: int) -> np.ndarray:
     """Checked decode to a BGR uint8 image of exactly the header's size (EXIF rotation ignored)."""
     width, height = jpeg_size(data)
-    if width * height > max_pixels:
-        raise InvalidImage(f"{width}x{height} JPEG exceeds the {max_pixels}-pixel limit")
+    check_limits(ImageInfo("jpeg", width, height), max_pixels)  # the gateway's check, same setting
     if not is_complete(data):
         raise InvalidImage("truncated JPEG (no end-of-image marker after the last scan)")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
