@@ -42,6 +42,10 @@ class NatsSettings(BaseSettings):
     nats_tls_cert: Path | None = Field(None, description="Client certificate for mutual TLS.")
     nats_tls_key: Path | None = Field(None, description="Client key for mutual TLS.")
     nats_connect_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one connection attempt.")
+    nats_reconnect_min_wait_s: float = Field(
+        0.1, gt=0, le=60, description="First reconnect delay after NATS goes away (doubles per failed attempt)."
+    )
+    nats_reconnect_max_wait_s: float = Field(2.0, gt=0, le=300, description="Longest delay between reconnects.")
 
     stream_replicas: int = Field(1, ge=1, le=5, description="Replicas of streams and KV buckets (3 in prod).")
     frames_max_age_s: float = Field(
