@@ -85,6 +85,7 @@ async def serve(
         inflight = InFlight(2 * engine.size)
         cpu_pool = await asyncio.to_thread(prestarted_pool, inflight.limit, "cpu")
         handler = FrameHandler(kind, js, Runner(TASKS[kind](spec, settings), engine, cpu_pool), stats, settings)
+        await handler.evictions.prime_from(js, subjects.FRAMES_STREAM, DURABLES[kind])
         serve_metrics(settings.metrics_port)
         log.info("worker ready", extra={"kind": kind, "model": spec.name, "in_flight_limit": inflight.limit})
         async with asyncio.TaskGroup() as tg:
