@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 from nats.aio.client import Server
 
@@ -62,6 +63,8 @@ class ReconnectPolicy:
 
 
 LinkListener = Callable[[bool], None]
+# Errors that mean "the connection broke": they come just before the disconnect callback.
+_LINK_ERRORS = (OSError, nats_errors.UnexpectedEOF, nats_errors.StaleConnectionError, asyncio.TimeoutError)
 
 
 class LinkState:
@@ -89,16 +92,16 @@ class LinkState:
         if self.down_since is None:
             self.down_since = time.monotonic()
             self.attempts = 0
-            log.log(logging.INFO if closing else logging.WARNING, "nats disconnected", extra={"servers": self.shown})
-            if not closing:
-                self._tell(False)
+            if closing:
+                log.info("nats disconnected", extra={"servers": self.shown})
+                return
+            log.warning("nats disconnected, reconnecting with backoff", extra={"servers": self.shown})
+            self._tell(False)
 
     def failed(self, exc: Exception) -> None:
+        """One failed (re)connect attempt, or the connection error that preceded the disconnect: DEBUG only."""
         self.attempts += 1
-        if self.attempts == 1:
-            log.warning("nats unreachable, reconnecting with backoff", extra={"servers": self.shown, "error": str(exc)})
-        else:
-            log.debug("nats reconnect attempt failed", extra={"attempt": self.attempts, "error": str(exc)})
+        log.debug("nats reconnect attempt failed", extra={"attempt": self.attempts, "error": str(exc)})
 
     def back(self) -> None:
         down = time.monotonic() - self.down_since if self.down_since is not None else 0.0
@@ -145,8 +148,8 @@ async def connect(settings: NatsSettings, name: str, on_link: LinkListener | Non
     nc = NATS()
 
     async def on_error(exc: Exception) -> None:
-        if nc.is_reconnecting or state.down_since is not None:
-            state.failed(exc)
+        if nc.is_reconnecting or state.down_since is not None or isinstance(exc, _LINK_ERRORS):
+            state.failed(exc)  # the link's state changes are logged by on_disconnect / on_reconnect
         else:
             log.warning("nats error", extra={"servers": shown, "error": str(exc)})
 

@@ -49,8 +49,7 @@ async def test_broker_restart_logs_once_per_change_and_tells_listeners(
             await poll_until(lambda: _true(changes == [False, True]), timeout_s=15)
         infos = [r for r in caplog.records if r.levelno >= logging.INFO and r.name == "shared.natsconn"]
         messages = [r.getMessage() for r in infos]
-        assert messages.count("nats unreachable, reconnecting with backoff") == 1
-        assert messages.count("nats disconnected") == 1 and messages.count("nats reconnected") == 1
+        assert messages == ["nats disconnected, reconnecting with backoff", "nats reconnected"]  # one per change
         attempts = [r for r in caplog.records if r.getMessage() == "nats reconnect attempt failed"]
         assert len(attempts) >= 3  # retried, but only at DEBUG
         await nc.flush(timeout=5)  # the connection works again
