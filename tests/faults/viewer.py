@@ -42,12 +42,14 @@ class SseViewer:
         while not self.stop.is_set():
             headers = {"Last-Event-ID": str(self.last_id)} if self.last_id is not None else {}
             try:
-                with httpx.Client(base_url=self.base, timeout=httpx.Timeout(10, read=6)) as client:
-                    with client.stream("GET", self.path, headers=headers) as response:
-                        if response.status_code != 200:
-                            raise httpx.HTTPError(f"status {response.status_code}")
-                        self.connects += 1
-                        self._read(response)
+                with (
+                    httpx.Client(base_url=self.base, timeout=httpx.Timeout(10, read=6)) as client,
+                    client.stream("GET", self.path, headers=headers) as response,
+                ):
+                    if response.status_code != 200:
+                        raise httpx.HTTPError(f"status {response.status_code}")
+                    self.connects += 1
+                    self._read(response)
             except httpx.HTTPError:
                 pass
             self.stop.wait(0.5)  # EventSource's retry delay
