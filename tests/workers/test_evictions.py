@@ -33,6 +33,17 @@ def test_gaps_between_first_deliveries() -> None:
     assert tally.counts["evicted"] == 4 and counter.evicted == 4
 
 
+def test_frames_pending_at_start_that_never_come_back_are_counted() -> None:
+    tally = Tally()
+    counter = EvictionCounter(tally)
+    counter.prime(10, 50, pending=3)  # a dead replica held 3 frames (stream seqs <= 50)
+    counter.see(11, 48, 2)  # one comes back
+    counter.see(12, 55, 1)  # 51..54 discarded before delivery
+    counter.see(13, 56, 1)
+    assert counter.settle() == 2  # the other two were discarded in flight
+    assert tally.counts["evicted"] == 4 + 2
+
+
 async def test_real_stream_discards_are_counted_across_two_replicas(nats_server: EmbeddedNatsServer) -> None:
     settings = NatsSettings(nats_url=nats_server.url, frames_max_msgs_per_subject=2)
     nc = NATS()
