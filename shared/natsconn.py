@@ -179,4 +179,7 @@ async def drain_quietly(nc: NATS, timeout_s: float) -> None:
     except Exception as exc:  # drain on a broken connection: close it anyway
         log.warning("nats drain failed", extra={"error": repr(exc)})
     if not nc.is_closed:
-        await nc.close()
+        try:
+            await nc.close()
+        except Exception as exc:  # the broker is gone (flushing into a dead socket): closed is closed
+            log.warning("nats close failed", extra={"error": repr(exc)})
