@@ -31,6 +31,7 @@ from nats.aio.msg import Msg
 from benchmarks.pipeline import _start_worker, _stop_worker
 from shared import subjects
 from shared.envelopes import Detections, Frame, Heartbeat, now_ns
+from shared.images import jpeg_size
 from shared.jetstream import provision
 from shared.natsconn import connect, drain_quietly
 from shared.natsserver import EmbeddedNatsServer
@@ -54,11 +55,13 @@ class Observer:
     def __init__(self) -> None:
         self.latency_ms: list[float] = []
         self.results = 0
+        self.errors = 0
         self.counters: dict[str, int] = {}
         self.event = asyncio.Event()
 
     async def on_result(self, msg: Msg) -> None:
         if subjects.kind_of(msg.subject) != subjects.ResultKind.DET:
+            self.errors += 1
             return
         det = Detections.from_bytes(msg.data)
         self.latency_ms.append((now_ns() - det.captured_at_ns) / 1e6)
@@ -71,18 +74,20 @@ class Observer:
 
 def frame(sid: str, seq: int, jpeg: bytes) -> Frame:
     now = now_ns()
-    return Frame(sid, seq, now, now, 640, 480, "bench", jpeg, f"{sid}-{seq}", depth=False, max_age_ms=MAX_AGE_MS)
+    width, height = jpeg_size(jpeg)
+    return Frame(sid, seq, now, now, width, height, "bench", jpeg, f"{sid}-{seq}", depth=False, max_age_ms=MAX_AGE_MS)
 
 
 async def capacity(js: Any, obs: Observer, jpeg: bytes, n: int = 40) -> float:
     """Frames/s the detector sustains (back to back, no staleness)."""
     start_count, started = obs.results, time.monotonic()
     for i in range(n):
-        f = frame(f"cap{i % 8}", i, jpeg)
+        f = frame(f"cap{i}", i, jpeg)  # one frame per session: no per-subject limit applies
         f.max_age_ms = 3_600_000
         await js.publish(subjects.frames(f.sid), f.to_bytes())
     async with asyncio.timeout(300):
         while obs.results - start_count < n:
+            assert not obs.errors, "the detector answered with error results"
             obs.event.clear()
             await obs.event.wait()
     return n / (time.monotonic() - started)
@@ -145,6 +150,7 @@ async def run_one(per_subject: int, factor: float, seconds: float, jpeg: bytes, 
                     },
                     "drops": {k: v for k, v in drops.items() if k not in ("processed", "errors", "in_flight") and v},
                     "frames_in": sent,
+                    "error_results": obs.errors,
                     "rss_mb": [{"t_s": round(t), "worker": round(w), "nats": round(n)} for t, w, n in rss],
                 }
             finally:
