@@ -120,7 +120,8 @@ async def run_one(per_subject: int, factor: float, seconds: float, jpeg: bytes, 
             os.environ["SIGHTWIRE_HEARTBEAT_INTERVAL_S"] = "1"
             worker = _start_worker("detector", server.url, model_dir, Path(tmp) / "detector.log")
             try:
-                cap = await capacity(js, obs, jpeg)
+                await capacity(js, obs, jpeg, n=24)  # warm-up: compilation and first inferences
+                cap = await capacity(js, obs, jpeg, n=120)
                 obs.latency_ms.clear()
                 base = dict(obs.counters)
                 rss: list[tuple[float, float, float]] = []
