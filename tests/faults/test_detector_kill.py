@@ -124,14 +124,19 @@ async def test_detector_kill_accounting(
 
         producer = asyncio.create_task(keep_publishing())
         await until(lambda: beats.latest.get("det-2", {}).get("processed", 0) >= 3, 120, "second detector working")
+        working_at = time.monotonic()
         stop.set()
         await producer
         accepted = set(range(1, seq + 1))
         results: dict[int, str] = {}
-        deadline = time.monotonic() + 90  # the new detector settles pending frames after 2 x ack_wait + 5 s
-        while time.monotonic() < deadline:
-            results = await results_of(nats_server.url, SID, accepted, 3)
-            if len(results) + beats.total("dropped_evicted") >= len(accepted):
+        deadline, last_total, steady_since = time.monotonic() + 90, -1, time.monotonic()
+        while time.monotonic() < deadline:  # until balanced, or steady once the new detector has settled
+            results = await results_of(nats_server.url, SID, accepted, 2)
+            total = len(results) + beats.total("dropped_evicted")
+            if total != last_total:
+                last_total, steady_since = total, time.monotonic()
+            settled = time.monotonic() - working_at > 2 * 3.0 + 5 + 1  # its start-up pending list is settled
+            if total >= len(accepted) or (settled and time.monotonic() - steady_since > 5):
                 break
         await asyncio.sleep(1.5)  # one more heartbeat: nothing further may be counted
         evicted = beats.total("dropped_evicted")
