@@ -9,14 +9,17 @@ processes so that they do not share the gateway's CPU time slices unfairly).
 (a) `latency`: one session, a real COCO photo uploaded at 15 fps through
     `POST /stream/process` (with its capture timestamp), detector + depth
     workers, one SSE client. Latency = SSE arrival - capture time, per result.
-(b) `fanout`: one session whose detector results are published straight to
-    RESULTS at 10 fps (a stand-in detector, so that inference does not compete
-    for the CPU), and a ramp of SSE clients at fps_limit 10. Lag = SSE arrival
-    - capture (= publish) time. The answer is the largest client count whose
-    p99 lag stays under 100 ms while every client still gets ~10 results/s.
+(b) `fanout`: one session whose finished client messages (3 boxes each) are
+    published straight to SCENE at 10 fps, as the scene stage writes them (a
+    stand-in, so that inference and tracking do not compete for the CPU), and a
+    ramp of SSE clients at fps_limit 10. Lag = SSE arrival - capture (= publish)
+    time. The answer is the largest client count whose p99 lag stays under
+    100 ms while every client still gets ~10 results/s. The ramp stops at the
+    first step that misses, unless `--keep-going`.
 
     python -m benchmarks.gateway_fanout latency --seconds 20
-    python -m benchmarks.gateway_fanout fanout --steps 50,100,200,400,800
+    python -m benchmarks.gateway_fanout fanout --steps 250,500,1000,1500,2000 --keep-going
+    python -m benchmarks.gateway_fanout compare --before-src ../old-checkout --log-dir /tmp/fanout
 """
 
 from __future__ import annotations
@@ -52,6 +55,13 @@ SHARED = Path(os.environ.get("SIGHTWIRE_SHARED_DIR", REPO.parent / "shared"))
 PHOTO = SHARED / "data" / "coco" / "000000000139.jpg"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc): what the gateway itself spent,
+    a figure that a busy shared machine distorts far less than latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
@@ -78,8 +88,11 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def stack(workers: tuple[str, ...], log_dir: Path) -> AsyncIterator[Stack]:
-    """nats-server in-process; gateway and workers as `sightwire` processes, stopped by pid."""
+async def stack(workers: tuple[str, ...], log_dir: Path, gateway_src: Path | None = None) -> AsyncIterator[Stack]:
+    """nats-server in-process; gateway and workers as `sightwire` processes, stopped by pid.
+
+    `gateway_src`: run the gateway from another checkout of the project (e.g. the code
+    before a change), so that `compare` measures both in the same run."""
     async with EmbeddedNatsServer(log_dir / "nats") as server:
         nc = await connect(NatsSettings(nats_url=server.url), "bench")
         await provision(nc.jetstream(), NatsSettings(nats_url=server.url))
@@ -98,7 +111,9 @@ async def stack(workers: tuple[str, ...], log_dir: Path) -> AsyncIterator[Stack]
         for args in (("gateway",), *(("worker", kind) for kind in workers)):
             log = (log_dir / f"{'-'.join(args)}.log").open("wb")
             command = [sys.executable, "-m", "shared.cli", *args]
-            procs.append(subprocess.Popen(command, env=env, stderr=log, stdout=log))  # noqa: ASYNC220 - set-up only
+            src = gateway_src if args == ("gateway",) and gateway_src else None
+            proc_env = {**env, "PYTHONPATH": str(src)} if src else env
+            procs.append(subprocess.Popen(command, env=proc_env, stderr=log, stdout=log, cwd=src))  # noqa: ASYNC220
         base = f"http://127.0.0.1:{port}"
         try:
             await wait_ready(base, needs_detector=bool(workers))
@@ -128,7 +143,7 @@ async def wait_ready(base: str, needs_detector: bool, timeout_s: float = 90) -> 
 
 
 async def create_session(base: str, **config: Any) -> tuple[str, str]:
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         response = await client.post("/stream/sessions", json=config)
         response.raise_for_status()
         body = response.json()
@@ -268,80 +283,122 @@ async def latency(seconds: float, fps: float, depth: bool) -> dict[str, Any]:
 # ---------------------------------------------------------------- (b) fan-out
 
 
-async def fake_detector(nats_url: str, sid: str, fps: float, stop: asyncio.Event) -> int:
-    """Publish detector-shaped results (3 boxes) to RESULTS at `fps`, capture time = now."""
-    nc = await connect(NatsSettings(nats_url=nats_url), "bench-detector")
-    js = nc.jetstream()
+def scene_message(seq: int, captured_at_ns: int) -> bytes:
+    """A DESIGN.md section 4 message as the scene stage publishes it: 3 tracked people."""
+    detections = [
+        {"label": "person", "class_id": 0, "confidence": 0.9, "bbox": [64.0 * i, 96.0, 64.0 * i + 51.2, 432.0],
+         "track_id": i + 1, "depth_rel": 0.42, "distance_m": 3.1, "distance_source": "size_prior"}
+        for i in range(3)
+    ]  # fmt: skip
+    data = {
+        "frame_id": str(seq), "seq": seq, "timestamp": captured_at_ns / 1e9, "width": 640, "height": 480,
+        "detections": detections, "processing_time_ms": 9.0, "latency_ms": round((now_ns() - captured_at_ns) / 1e6, 1),
+    }  # fmt: skip
+    return json.dumps({"type": "detection_result", "data": data}, separators=(",", ":")).encode()
+
+
+def results_message(sid: str, seq: int, captured_at_ns: int) -> bytes:
+    """What a detector publishes to RESULTS (for a gateway from before the scene stage)."""
+    t = captured_at_ns
     boxes = [Box(0.1 * i, 0.2, 0.1 * i + 0.08, 0.9, 0.9, 0, "person") for i in range(3)]
-    sent, start = 0, time.monotonic()
+    det = Detections(
+        sid=sid, seq=seq, captured_at_ns=t, started_at_ns=t, finished_at_ns=t + 9_000_000,
+        worker="bench", model="fake", width=640, height=480, boxes=boxes,
+    )  # fmt: skip
+    return det.to_bytes()
+
+
+async def fake_feed(nats_url: str, sid: str, fps: float, stop: asyncio.Event, feed: str = "scene") -> dict[str, int]:
+    """Publish at `fps`, capture time = now: finished messages to SCENE (`feed="scene"`), or
+    detector results to RESULTS (`"results"`). A failed publish is counted, not fatal."""
+    nc = await connect(NatsSettings(nats_url=nats_url), "bench-feed")
+    js = nc.jetstream()
+    sent, failed, start = 0, 0, time.monotonic()
     try:
         while not stop.is_set():
-            await asyncio.sleep(max(0.0, start + sent / fps - time.monotonic()))
-            t = now_ns()
-            det = Detections(
-                sid=sid, seq=t // 1_000_000, captured_at_ns=t, started_at_ns=t, finished_at_ns=t + 9_000_000,
-                worker="bench", model="fake", width=640, height=480, boxes=boxes,
-            )  # fmt: skip
-            await js.publish(subjects.results(sid, subjects.ResultKind.DET), det.to_bytes())
-            sent += 1
+            await asyncio.sleep(max(0.0, start + (sent + failed) / fps - time.monotonic()))
+            t, seq = now_ns(), sent + failed + 1
+            try:
+                if feed == "scene":
+                    headers = {"Nats-Msg-Id": subjects.scene_msg_id(sid, seq)}
+                    await js.publish(subjects.scene(sid), scene_message(seq, t), headers=headers)
+                else:
+                    await js.publish(subjects.results(sid, subjects.ResultKind.DET), results_message(sid, seq, t))
+                sent += 1
+            except Exception:  # a slow broker on a loaded machine: count it and go on
+                failed += 1
     finally:
         await drain_quietly(nc, 5)
-    return sent
+    return {"sent": sent, "failed": failed}
 
 
 async def session_streams(base: str, sid: str, token: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         stats = await client.get(f"/stream/sessions/{sid}/stats", headers={"Authorization": f"Bearer {token}"})
         streams: dict[str, Any] = stats.json().get("streams", {})
         return streams
 
 
-async def fanout_step(s: Stack, clients: int, seconds: float, procs_per_step: int) -> dict[str, Any]:
+async def fanout_step(
+    s: Stack, clients: int, seconds: float, procs_per_step: int, feed: str = "scene"
+) -> dict[str, Any]:
     """Connect `clients` (fps_limit 10), wait until all are in, measure `seconds`, disconnect."""
     sid, token = await create_session(s.base, fps_limit=10, enable_depth=False)
     path = f"/stream/events/{sid}?token={token}&fps_limit=10"
     stop = asyncio.Event()
-    detector = asyncio.create_task(fake_detector(s.nats_url, sid, 10, stop))
+    detector = asyncio.create_task(fake_feed(s.nats_url, sid, 10, stop, feed))
     share = [clients // procs_per_step + (1 if i < clients % procs_per_step else 0) for i in range(procs_per_step)]
     procs = [spawn_clients(s.base, path, n) for n in share if n]
-    deadline = time.monotonic() + 30 + clients / 50
-    while (await session_streams(s.base, sid, token)).get("clients", 0) < clients:
-        if time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.2)
-    start = time.time() + 1.0
-    await asyncio.sleep(1.0 + seconds)
-    end = time.time()
-    streams = await session_streams(s.base, sid, token)
-    for proc in procs:
-        os.kill(proc.pid, signal.SIGTERM)
-    lags: list[float] = []
-    counts: list[int] = []
-    failed = 0
-    for proc in procs:
-        out, _ = await asyncio.to_thread(proc.communicate, None, 120)
-        body = json.loads(out or b'{"samples": [], "failed": 0}')
-        failed += body["failed"]
-        for connection in body["samples"]:
-            window = [lag for arrived, lag in connection if start <= arrived <= end]
-            lags += window
-            counts.append(len(window))
-    stop.set()
-    await detector
+    try:
+        deadline = time.monotonic() + 30 + clients / 50
+        while (await session_streams(s.base, sid, token)).get("clients", 0) < clients:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
+        before = await session_streams(s.base, sid, token)
+        cpu0, start = cpu_seconds(s.procs[0].pid), time.time()
+        await asyncio.sleep(seconds)
+        end, cpu1 = time.time(), cpu_seconds(s.procs[0].pid)
+        streams = await session_streams(s.base, sid, token)
+        delivered = int(streams.get("delivered", 0)) - int(before.get("delivered", 0))
+        for proc in procs:
+            os.kill(proc.pid, signal.SIGTERM)
+        lags: list[float] = []
+        counts: list[int] = []
+        failed = 0
+        for proc in procs:
+            out, _ = await asyncio.to_thread(proc.communicate, None, 120)
+            body = json.loads(out or b'{"samples": [], "failed": 0}')
+            failed += body["failed"]
+            for connection in body["samples"]:
+                window = [lag for arrived, lag in connection if start <= arrived <= end]
+                lags += window
+                counts.append(len(window))
+    finally:
+        for proc in procs:  # a failed step leaves no client behind
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        stop.set()
+        published = await detector
     expected = 10 * seconds
     return {
         "clients": clients,
+        "published": published,
         "connected": streams.get("clients"),
         "failed": failed,
         "gateway_latency_ms": streams.get("latency_ms"),
         "lag_ms": percentiles(lags),
+        "gateway_cpu_share": round((cpu1 - cpu0) / (end - start), 3),
+        "gateway_cpu_us_per_delivery": round((cpu1 - cpu0) / delivered * 1e6, 1) if delivered else None,
         "results_per_client_s": round(float(np.mean(counts)) / seconds, 2) if counts else 0.0,
         "min_results_per_client_s": round(min(counts) / seconds, 2) if counts else 0.0,
         "complete": bool(counts) and min(counts) >= 0.9 * expected and failed == 0,
     }
 
 
-async def fanout(steps: list[int], seconds: float, procs_per_step: int) -> dict[str, Any]:
+async def fanout(steps: list[int], seconds: float, procs_per_step: int, keep_going: bool = False) -> dict[str, Any]:
     rows = []
     best = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -351,9 +408,37 @@ async def fanout(steps: list[int], seconds: float, procs_per_step: int) -> dict[
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
                 if row["complete"] and row["lag_ms"]["p99"] < 100:
-                    best = clients
-                else:
+                    best = max(best, clients)
+                elif not keep_going:
                     break
+    return {"max_clients_p99_under_100ms": best, "steps": rows}
+
+
+async def compare(
+    steps: list[int], seconds: float, procs_per_step: int, before_src: Path, log_dir: Path
+) -> dict[str, Any]:
+    """The ramp on two gateways in one run: `before_src` (fed RESULTS, as before the scene stage)
+    and this checkout (fed SCENE). Steps alternate which goes first, so that both see the same
+    background load as far as a shared machine allows."""
+    rows: list[dict[str, Any]] = []
+    best = {"before": 0, "after": 0}
+    (log_dir / "before").mkdir(parents=True, exist_ok=True)
+    (log_dir / "after").mkdir(parents=True, exist_ok=True)
+    async with stack((), log_dir / "before", before_src) as old, stack((), log_dir / "after") as new:
+        for i, clients in enumerate(steps):
+            order = [("before", old, "results"), ("after", new, "scene")]
+            for label, s, feed in order if i % 2 == 0 else order[::-1]:
+                try:
+                    row = {"gateway": label, **await fanout_step(s, clients, seconds, procs_per_step, feed)}
+                except (httpx.HTTPError, OSError) as exc:  # the gateway stopped answering: a failed step
+                    row = {"gateway": label, "clients": clients, "complete": False, "error": repr(exc)}
+                    rows.append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+                    continue
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+                if row["complete"] and row["lag_ms"]["p99"] < 100:
+                    best[label] = max(best[label], clients)
     return {"max_clients_p99_under_100ms": best, "steps": rows}
 
 
@@ -371,6 +456,13 @@ def main() -> None:
     fan.add_argument("--steps", default="50,100,200,400,800,1200,1600")
     fan.add_argument("--seconds", type=float, default=8)
     fan.add_argument("--client-procs", type=int, default=2)
+    fan.add_argument("--keep-going", action="store_true", help="run every step, even after one missed")
+    cmp = sub.add_parser("compare", help="the fan-out ramp on an older checkout and this one, interleaved")
+    cmp.add_argument("--before-src", type=Path, required=True, help="checkout of the gateway to compare against")
+    cmp.add_argument("--log-dir", type=Path, required=True)
+    cmp.add_argument("--steps", default="250,500,1000,1500,2000")
+    cmp.add_argument("--seconds", type=float, default=8)
+    cmp.add_argument("--client-procs", type=int, default=2)
     cli = sub.add_parser("client")
     cli.add_argument("--target", required=True)
     cli.add_argument("--path", required=True)
@@ -382,9 +474,12 @@ def main() -> None:
         return
     if args.mode == "latency":
         result = asyncio.run(latency(args.seconds, args.fps, not args.no_depth))
+    elif args.mode == "compare":
+        steps = [int(n) for n in args.steps.split(",")]
+        result = asyncio.run(compare(steps, args.seconds, args.client_procs, args.before_src, args.log_dir))
     else:
         steps = [int(n) for n in args.steps.split(",")]
-        result = asyncio.run(fanout(steps, args.seconds, args.client_procs))
+        result = asyncio.run(fanout(steps, args.seconds, args.client_procs, args.keep_going))
     print(json.dumps(result, indent=2))
 
 

@@ -22,9 +22,10 @@ from gateway.bodies import BodyLimit, upload_body_cap
 from gateway.errors import document_errors, install_error_handlers
 from gateway.limits import SessionQuota
 from gateway.origin import OriginGuard
-from gateway.routes import observability, sessions, streams, uploads
+from gateway.routes import events, observability, sessions, streams, uploads
 from gateway.runtime import GatewayRuntime
 from gateway.settings import GatewaySettings
+from gateway.webrtc import video as camera_video
 
 STATIC_DIR = Path(__file__).parent / "static"
 DESCRIPTION = """Real-time detection and distance for camera and browser streams.
@@ -39,14 +40,12 @@ WebSocket. Session endpoints need the session token: `Authorization: Bearer
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = GatewayRuntime(settings)
-        try:
-            await runtime.start()
+        async with GatewayRuntime(settings) as runtime:
             app.state.runtime = runtime
-            yield
-        finally:
-            await runtime.close()
-            app.state.runtime = None
+            try:
+                yield
+            finally:
+                app.state.runtime = None
 
     app = FastAPI(title="Sightwire", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
@@ -75,7 +74,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         observability.router,
         streams.router,
         webrtc.router,
+        camera_video.router,
         preview.router,
+        events.router,
     ):
         app.include_router(router)
     if STATIC_DIR.is_dir():

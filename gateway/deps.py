@@ -68,7 +68,7 @@ async def authorized_session(
     """The session named in the path, if the caller holds its token."""
     if not token:
         raise ApiError(401, ErrorCode.UNAUTHORIZED, "session token required (Authorization: Bearer or ?token=)")
-    found = await runtime.sessions.get(client_id) if _valid_sid(client_id) else None
+    found = await runtime.directory.get(client_id) if _valid_sid(client_id) else None
     if found is None:
         raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
     record = found[0]

@@ -15,10 +15,15 @@ is passed on the moment it arrives.
 
 Ordering rules a client can rely on:
 - detection results arrive with `seq` strictly increasing;
-- event ids (the RESULTS stream sequence, the SSE `id:`) strictly increase, so a
+- event ids (the SCENE stream sequence, the SSE `id:`) strictly increase, so a
   reconnect with `Last-Event-ID` never repeats an event;
 - errors bypass the FPS limiter (a client must learn that its frames fail) but
   are bounded, oldest dropped first;
+- events (EVENTS, DESIGN.md section 8) are never replaced by a newer message and
+  never wait for the FPS limiter: each goes out in arrival order through a
+  bounded queue (`event_buffer`); only a client too slow to drain it loses the
+  oldest, counted in `events_dropped`. They carry no event id (no SSE `id:`):
+  `Last-Event-ID` names a SCENE sequence;
 - a resume replays the missed results in order, unthrottled (catch-up), then
   joins the live stream without a gap or a duplicate (see `begin_replay`).
 """
@@ -36,7 +41,8 @@ from typing import Any, Literal
 import msgpack
 import numpy as np
 
-MessageKind = Literal["detection_result", "error", "closed"]
+MessageKind = Literal["detection_result", "error", "event", "closed"]
+KINDS: frozenset[str] = frozenset(("detection_result", "error", "event"))
 
 # Depth of the per-client token bucket (rate = fps_limit). Exactly 1 would make a
 # result that arrives a little late push every later slot back for good when the input
@@ -48,20 +54,47 @@ BURST = 2.0
 
 @dataclass(slots=True)
 class OutMessage:
-    """One message for clients, encoded at most once per format and shared by all of them."""
+    """One message for clients, encoded at most once per format and shared by all of them.
+
+    A message read from SCENE or EVENTS keeps the published JSON bytes (`raw`): JSON
+    clients get exactly those bytes, so every viewer on every replica, live or resumed,
+    sees the same message; `payload` is parsed once, for msgpack clients and bookkeeping.
+    """
 
     event_id: int
     kind: MessageKind
     payload: dict[str, Any]
     seq: int | None = None
     captured_at_ns: int | None = None
+    raw: bytes | None = field(default=None, repr=False)
+    superseded: bool = False  # a newer message of the session was already waiting when this one was read
     _json: str | None = field(default=None, repr=False)
     _msgpack: bytes | None = field(default=None, repr=False)
     _wire: dict[str, bytes] = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def from_json(cls, event_id: int, raw: bytes) -> OutMessage:
+        """A published client message (SCENE or EVENTS body); ValueError if it is not one."""
+        payload = json.loads(raw)
+        kind = payload.get("type") if isinstance(payload, dict) else None
+        if kind not in KINDS:
+            raise ValueError(f"not a client message: type {kind!r}")
+        seq, captured = None, None
+        data = payload.get("data")
+        if kind == "detection_result" and isinstance(data, dict):
+            seq = data.get("seq") if isinstance(data.get("seq"), int) else None
+            stamp = data.get("timestamp")
+            captured = int(stamp * 1e9) if isinstance(stamp, int | float) and stamp > 0 else None
+        return cls(event_id if kind != "event" else 0, kind, payload, seq, captured, raw=raw)
+
+    def json_bytes(self) -> bytes:
+        if self.raw is None:
+            self.raw = json.dumps(self.payload, separators=(",", ":")).encode()
+        return self.raw
+
     def json_text(self) -> str:
         if self._json is None:
-            self._json = json.dumps(self.payload, separators=(",", ":"))
+            self._json = self.json_bytes().decode()
         return self._json
 
     def msgpack_bytes(self) -> bytes:
@@ -101,6 +134,7 @@ class ClientSubscription:
         on_delivered: Listener | None = None,
         on_skipped: Listener | None = None,
         clock: Callable[[], float] = time.monotonic,
+        event_buffer: int = 256,
     ) -> None:
         self.sid = sid
         self.transport = transport
@@ -110,11 +144,14 @@ class ClientSubscription:
         self.delivered = 0
         self.skipped = 0
         self.errors_dropped = 0
+        self.events_dropped = 0
+        self.event_buffer = max(1, event_buffer)
         self._on_delivered = on_delivered
         self._on_skipped = on_skipped
         self._clock = clock
         self._latest: OutMessage | None = None
         self._errors: deque[OutMessage] = deque()
+        self._events: deque[OutMessage] = deque()
         self._closed: OutMessage | None = None
         self._finished = False
         self._wake = asyncio.Event()
@@ -136,6 +173,9 @@ class ClientSubscription:
     def offer(self, msg: OutMessage) -> None:
         """Hand over a live message; never blocks, never grows without bound."""
         if self._closed is not None:
+            return
+        if msg.kind == "event":
+            self._accept_event(msg)
             return
         if self._replaying and msg.kind != "closed":
             self._hold(msg)
@@ -215,11 +255,19 @@ class ClientSubscription:
                 if now >= deadline:
                     return None
                 continue
-            try:
-                async with asyncio.timeout(wait):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            await self._wait(wait)
+
+    async def _wait(self, seconds: float) -> None:
+        """Until an offer (or close) wakes us, or `seconds` have passed.
+
+        One timer handle per wait: every viewer waits once per message, and
+        `asyncio.timeout` costs several times more per wait than this.
+        """
+        timer = asyncio.get_running_loop().call_later(seconds, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            timer.cancel()
 
     # ---- internals ----
 
@@ -231,6 +279,8 @@ class ClientSubscription:
             return self._deliver(self._backlog.popleft())
         if self._errors:
             return self._deliver(self._errors.popleft())
+        if self._events:
+            return self._deliver(self._events.popleft())
         if self._latest is not None and not self._replaying and self._take_token():
             msg, self._latest = self._latest, None
             return self._deliver(msg)
@@ -294,6 +344,14 @@ class ClientSubscription:
                 self._skip(self._latest)
             self._latest = msg
         self._mark_queued(msg)
+        self._wake.set()
+
+    def _accept_event(self, msg: OutMessage) -> None:
+        """Events are never replaced or rate-limited; a full queue loses its oldest, counted."""
+        if len(self._events) >= self.event_buffer:
+            self._events.popleft()
+            self.events_dropped += 1
+        self._events.append(msg)
         self._wake.set()
 
     def _accept_error(self, msg: OutMessage) -> None:

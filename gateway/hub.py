@@ -1,22 +1,22 @@
-"""Result hubs: one shared RESULTS subscription per session per gateway process.
+"""Session hubs: one SCENE + EVENTS reader per session per gateway process, many viewers.
 
-However many viewers a session has on this gateway, one hub reads the
-session's results (`sw.results.<sid>.>`) once, through an ordered ephemeral
-JetStream consumer that starts at new messages, fuses them once (tracker,
-depth, distances; `gateway.results`) and offers the finished message to each
-viewer's `ClientSubscription` (`gateway.fanout`), which never blocks. The
-models therefore run once per frame whatever the number of viewers, and a slow
+However many viewers a session has on this gateway, one hub reads the session's
+finished messages once (`sw.scene.<sid>` and `sw.events.<sid>.>`, through the
+`SceneFeed` it is given) and offers each message to every viewer's
+`ClientSubscription` (`gateway.fanout`), which never blocks. The hub keeps no
+analytic state: the scene stage made each message once (DESIGN.md section 7), so
+every viewer on every replica gets the same bytes for the same `seq`, and a slow
 viewer slows nobody else.
 
 Lifecycle: a hub is created by the first `subscribe()` of a session and closed
 `hub_grace_s` after its last viewer leaves (a page reload reuses it). When the
 session ends (DELETE, expiry, elsewhere via the KV watch) `session_closed`
-sends every viewer a final `closed` event. Config changes in the session record
-(threshold, classes, tracking, camera, calibration, fps) apply from the next
-result on: the registry follows the sw-sessions bucket.
+sends every viewer a final `closed` event. A change of the session's
+`fps_limit` applies to every viewer at once: the registry follows the
+sw-sessions bucket.
 
 Resume (`last_event_id`): the subscription holds live messages while
-`gateway.replay` reads the missed ones from the RESULTS stream, then joins.
+`gateway.replay` reads the missed ones back from SCENE, then joins.
 """
 
 from __future__ import annotations
@@ -30,20 +30,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from nats.js import api
-
 from gateway import replay
 from gateway.fanout import ClientSubscription, DeliveryCounters, LatencyWindow, OutMessage
-from gateway.results import PipelineLimits, ResultPipeline
-from shared import subjects
+from gateway.ports import LiveFeed, SceneFeed, SessionSource
 from shared.envelopes import now_ns
 from shared.errors import ErrorCode
 from shared.sessions import SessionConfig, SessionRecord
 
 if TYPE_CHECKING:
-    from nats.js import JetStreamContext
-
-    from gateway.runtime import GatewayRuntime
     from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -53,76 +47,72 @@ HUB_STOP_TIMEOUT_S = 2.0
 
 
 def closed_message(code: str, message: str) -> OutMessage:
-    """The final event of a stream; event id 0 = not a RESULTS message (no SSE `id:`)."""
+    """The final event of a stream; event id 0 = not a SCENE message (no SSE `id:`)."""
     payload = {"type": "session_closed", "error": message, "error_code": str(code), "timestamp": time.time()}
     return OutMessage(0, "closed", payload)
 
 
-def pipeline_limits(settings: GatewaySettings) -> PipelineLimits:
-    return PipelineLimits(settings.depth_max_age_ms, settings.scale_ema_alpha, settings.scale_max_age_s)
-
-
 class SessionHub:
-    """The one RESULTS reader of a session in this process, and its viewers."""
+    """The one SCENE/EVENTS reader of a session in this process, and its viewers."""
 
     def __init__(self, registry: HubRegistry, sid: str, config: SessionConfig) -> None:
         self.registry = registry
         self.sid = sid
         self.config = config
-        self.pipeline = ResultPipeline(sid, config, pipeline_limits(registry.settings))
         self.subs: set[ClientSubscription] = set()
         self.counters = DeliveryCounters()
         self.latency = LatencyWindow()
         self.results = 0
+        self.events = 0
+        self.coalesced = 0  # superseded results skipped for every viewer at once
+        self.dropped: Counter[str] = Counter()
         self.closed = False
-        self._psub: Any = None
+        self._feed: LiveFeed | None = None
         self._task: asyncio.Task[None] | None = None
         self._linger: asyncio.Task[None] | None = None
         self._ending: asyncio.Task[None] | None = None
 
-    async def start(self, js: JetStreamContext) -> None:
-        self._psub = await js.subscribe(
-            subjects.session_results(self.sid),
-            stream=subjects.RESULTS_STREAM,
-            ordered_consumer=True,
-            deliver_policy=api.DeliverPolicy.NEW,
-            idle_heartbeat=5.0,
-        )
-        self._task = asyncio.create_task(self._read(), name=f"hub-{self.sid}")
+    async def start(self, feed: SceneFeed) -> None:
+        self._feed = await feed.open(self.sid)
+        self._task = asyncio.create_task(self._read(self._feed), name=f"hub-{self.sid}")
 
-    async def _read(self) -> None:
-        """Read until closed; if the subscription dies instead, end the viewers' streams so they
+    async def _read(self, feed: LiveFeed) -> None:
+        """Read until closed; if the feed dies instead, end the viewers' streams so they
         reconnect (and resume with Last-Event-ID) rather than wait forever on a dead hub."""
         try:
-            async for msg in self._psub.messages:
-                await self._handle(msg)
+            async for msg in feed.messages():
+                self.publish(msg)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the NATS subscription failed
-            log.warning("result subscription failed", extra={"sid": self.sid, "error": repr(exc)})
+        except Exception as exc:  # the feed failed
+            log.warning("scene feed failed", extra={"sid": self.sid, "error": repr(exc)})
         if not self.closed:
             final = closed_message(ErrorCode.UNAVAILABLE, "result stream interrupted; reconnect to resume")
             self._ending = asyncio.create_task(self.registry.abandon(self, final), name=f"hub-end-{self.sid}")
 
-    async def _handle(self, msg: Any) -> None:
-        try:
-            out = await asyncio.to_thread(self.pipeline.handle, msg.subject, msg.data, msg.metadata.sequence.stream)
-        except Exception:  # a bug in fusion must not end the session's stream
-            log.exception("result handling failed", extra={"sid": self.sid})
-            return
-        if out is not None:
-            self.publish(out)
-
     def publish(self, out: OutMessage) -> None:
+        """Offer one message to every viewer: O(1) per viewer, never blocks.
+
+        A result already superseded by a newer one waiting in the stream (this process
+        fell behind) is skipped for every viewer at once, as latest-wins would skip it
+        for each: a busy gateway catches up instead of lagging further behind. Errors
+        and events are always offered.
+        """
         if out.kind == "detection_result":
             self.results += 1
-        for sub in list(self.subs):
+            if out.superseded and self.subs:
+                self.coalesced += 1
+                self.counters.skipped += len(self.subs)
+                self.registry.counters.skipped += len(self.subs)
+                return
+        elif out.kind == "event":
+            self.events += 1
+        for sub in tuple(self.subs):
             sub.offer(out)
 
     def apply_config(self, config: SessionConfig) -> None:
-        """A new session config: it applies to the next result, and its fps to every viewer at once."""
+        """A new session config: its fps applies to every viewer at once."""
         self.config = config
-        self.pipeline.set_config(config)
         for sub in self.subs:
             sub.set_session_fps(config.fps_limit)
 
@@ -157,29 +147,43 @@ class SessionHub:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(self._task, HUB_STOP_TIMEOUT_S)
-        if self._psub is not None:
+        if self._feed is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._psub.unsubscribe(), HUB_STOP_TIMEOUT_S)
+                await asyncio.wait_for(self._feed.close(), HUB_STOP_TIMEOUT_S)
+            self.dropped["bad_message"] += getattr(self._feed, "dropped", 0)
+
+    def all_dropped(self) -> Counter[str]:
+        """Messages not sent: unreadable SCENE/EVENTS bodies."""
+        live = getattr(self._feed, "dropped", 0) if not self.closed else 0
+        return self.dropped + Counter({"bad_message": live})
 
     def stats(self) -> dict[str, Any]:
         return {
             "clients": len(self.subs),
             "clients_by_transport": dict(Counter(s.transport for s in self.subs)),
             "results": self.results,
+            "events": self.events,
+            "coalesced": self.coalesced,
             "delivered": self.counters.delivered,
             "skipped": self.counters.skipped,
             "errors_dropped": sum(s.errors_dropped for s in self.subs),
-            "dropped": dict(self.pipeline.dropped),
+            "events_dropped": sum(s.events_dropped for s in self.subs),
+            "dropped": dict(self.all_dropped()),
             "latency_ms": self.latency.percentiles(),
         }
 
 
 class HubRegistry:
-    """All hubs of this gateway process (`runtime.hubs`)."""
+    """All hubs of this gateway process (`runtime.hubs`).
 
-    def __init__(self, runtime: GatewayRuntime) -> None:
-        self.runtime = runtime
-        self.settings: GatewaySettings = runtime.settings
+    Collaborators are passed in: the settings, where finished messages come from
+    (`feed`) and where session records are read and watched (`sessions`).
+    """
+
+    def __init__(self, settings: GatewaySettings, feed: SceneFeed, sessions: SessionSource) -> None:
+        self.settings = settings
+        self.feed = feed
+        self.sessions = sessions
         self.counters = DeliveryCounters()
         self.latency = LatencyWindow()
         self.dropped: Counter[str] = Counter()
@@ -212,15 +216,11 @@ class HubRegistry:
         in between), and a resuming viewer is in replay mode before it joins, so that no
         live message reaches it ahead of the missed ones.
         """
-        resume = (
-            last_event_id
-            if last_event_id is not None and await replay.resumable(self.runtime.js, last_event_id)
-            else None
-        )
+        resume = last_event_id if last_event_id is not None and await self.feed.resumable(last_event_id) else None
         hub = await self._hub_for(sid)
         session_fps = hub.config.fps_limit if hub is not None else fps_limit
         sub = self._new_subscription(sid, transport, fps_limit, session_fps, hub)
-        replayer: asyncio.Task[None] | None = None
+        replayer: asyncio.Task[int] | None = None
         try:
             if hub is None:
                 sub.close(self._refusal())
@@ -254,7 +254,7 @@ class HubRegistry:
     def session_stats(self, sid: str) -> dict[str, Any]:
         hub = self._hubs.get(sid)
         if hub is None:
-            return {"clients": 0, "clients_by_transport": {}, "results": 0, "delivered": 0, "skipped": 0}
+            return {"clients": 0, "clients_by_transport": {}, "results": 0, "events": 0, "delivered": 0, "skipped": 0}
         return hub.stats()
 
     def global_stats(self) -> dict[str, Any]:
@@ -262,14 +262,14 @@ class HubRegistry:
         dropped = Counter(self.dropped)
         for hub in self._hubs.values():
             by_transport.update(s.transport for s in hub.subs)
-            dropped.update(hub.pipeline.dropped)
+            dropped.update(hub.all_dropped())
         return {
             "sessions": len(self._hubs),
             "clients": sum(by_transport.values()),
             "clients_by_transport": dict(by_transport),
             "delivered": self.counters.delivered,
             "skipped": self.counters.skipped,
-            "dropped": dict(dropped),
+            "dropped": {k: v for k, v in dropped.items() if v},
             "latency_ms": self.latency.percentiles(),
         }
 
@@ -278,7 +278,7 @@ class HubRegistry:
         await self._finish(hub, None)
 
     async def abandon(self, hub: SessionHub, final: OutMessage) -> None:
-        """Close a hub whose subscription died; its viewers get `final`."""
+        """Close a hub whose feed died; its viewers get `final`."""
         await self._finish(hub, final)
 
     # ---- internals ----
@@ -286,23 +286,30 @@ class HubRegistry:
     def _new_subscription(
         self, sid: str, transport: str, fps_limit: int, session_fps: int, hub: SessionHub | None
     ) -> ClientSubscription:
+        process, mine = self.counters, hub.counters if hub is not None else DeliveryCounters()
+        process_lag, hub_lag = self.latency, hub.latency if hub is not None else LatencyWindow(1)
+
         def delivered(sub: ClientSubscription, msg: OutMessage) -> None:
-            self.counters.delivered += 1
-            if hub is not None:
-                hub.counters.delivered += 1
+            process.delivered += 1
+            mine.delivered += 1
             if msg.captured_at_ns:
                 lag_ms = (now_ns() - msg.captured_at_ns) / 1e6
-                self.latency.add(lag_ms)
-                if hub is not None:
-                    hub.latency.add(lag_ms)
+                process_lag.add(lag_ms)
+                hub_lag.add(lag_ms)
 
         def skipped(sub: ClientSubscription, msg: OutMessage) -> None:
-            self.counters.skipped += 1
-            if hub is not None:
-                hub.counters.skipped += 1
+            process.skipped += 1
+            mine.skipped += 1
 
         return ClientSubscription(
-            sid, transport, fps_limit, session_fps, self.settings.client_buffer, delivered, skipped
+            sid,
+            transport,
+            fps_limit,
+            session_fps,
+            self.settings.client_buffer,
+            delivered,
+            skipped,
+            event_buffer=self.settings.client_event_buffer,
         )
 
     def _refusal(self) -> OutMessage:
@@ -318,30 +325,32 @@ class HubRegistry:
                 return hub
             if self._closing:
                 return None
-            found = await self.runtime.sessions.get(sid)
+            found = await self.sessions.get(sid)
             if found is None or found[0].status == "closed":
                 return None
             hub = SessionHub(self, sid, found[0].config)
-            await hub.start(self.runtime.js)
+            await hub.start(self.feed)
             self._hubs[sid] = hub
             return hub
 
-    def _start_replay(self, hub: SessionHub, sub: ClientSubscription, after: int) -> asyncio.Task[None]:
-        pipeline = ResultPipeline(hub.sid, hub.config, pipeline_limits(self.settings))
-        job = replay.Replay(self.runtime.js, hub.sid, after, pipeline, sub, self.settings)
-        return asyncio.create_task(job.run(), name=f"replay-{hub.sid}")
+    def _start_replay(self, hub: SessionHub, sub: ClientSubscription, after: int) -> asyncio.Task[int]:
+        put_timeout_s = self.settings.send_timeout_s * self.settings.max_send_timeouts
+        job = replay.copy_into(sub, self.feed.replay(hub.sid, after), put_timeout_s)
+        return asyncio.create_task(job, name=f"replay-{hub.sid}")
 
     async def _finish(self, hub: SessionHub, final: OutMessage | None) -> None:
-        if self._hubs.get(hub.sid) is hub:
+        owned = self._hubs.get(hub.sid) is hub
+        if owned:
             del self._hubs[hub.sid]
-            self.dropped.update(hub.pipeline.dropped)
         await hub.finish(final)
+        if owned:  # its counts move to the process total once
+            self.dropped.update(hub.dropped)
 
     async def _follow_sessions(self) -> None:
         """Apply session record changes to running hubs; survive NATS reconnects."""
         while True:
             try:
-                async for sid, record in self.runtime.sessions.watch():
+                async for sid, record in self.sessions.watch():
                     await self._on_record(sid, record)
             except asyncio.CancelledError:
                 raise

@@ -18,11 +18,11 @@ from prometheus_client.registry import Collector
 from gateway import stats
 
 if TYPE_CHECKING:
-    from gateway.runtime import GatewayRuntime
+    from gateway.ports import StatsSource
 
 
 class GatewayCollector(Collector):
-    def __init__(self, runtime: GatewayRuntime) -> None:
+    def __init__(self, runtime: StatsSource) -> None:
         self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
@@ -81,7 +81,7 @@ def _counters(snap: dict[str, Any]) -> Iterator[Metric]:
     yield delivered
 
 
-def registry_for(runtime: GatewayRuntime) -> CollectorRegistry:
+def registry_for(runtime: StatsSource) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(GatewayCollector(runtime))
     return registry

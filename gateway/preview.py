@@ -131,7 +131,7 @@ async def _stream(runtime: GatewayRuntime, slots: PreviewSlots, sid: str) -> Asy
             except EnvelopeError:
                 continue
             yield part(frame)
-            await runtime.touch(sid)
+            await runtime.directory.touch(sid)
     finally:
         slots.active -= 1
         with contextlib.suppress(Exception):
@@ -150,8 +150,8 @@ async def _last_frame(runtime: GatewayRuntime, sid: str) -> Frame | None:
 
 async def _session_active(runtime: GatewayRuntime, sid: str) -> bool:
     """From the runtime's mirror of sw-sessions; the bucket itself only if the mirror lacks it."""
-    record = runtime.records.get(sid)
+    record = runtime.directory.records.get(sid)
     if record is None:
-        found = await runtime.sessions.get(sid)
+        found = await runtime.directory.get(sid)
         record = found[0] if found else None
     return record is not None and record.status == "active"

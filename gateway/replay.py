@@ -1,14 +1,15 @@
-"""Resume after a disconnect: replay a session's results from the RESULTS stream.
+"""Resume after a disconnect: read a session's SCENE messages after a `Last-Event-ID`.
 
-An SSE client that reconnects with `Last-Event-ID: N` (N = the RESULTS stream
-sequence of the last event it got) should see every result after N exactly
-once. The live hub only has what arrives from now on, so a short-lived
-ephemeral pull consumer reads the session's results from `N + 1` until it has
-caught up (`num_pending == 0`), fusing them with a fresh `ResultPipeline` of
-the session's config, and queues them on the subscription, which meanwhile
-holds the live messages and drops the overlap (`ClientSubscription.begin_replay`).
-The window is the RESULTS retention (`results_max_age_s`, about a minute);
-older ids resume from the oldest result still stored.
+An SSE client that reconnects with `Last-Event-ID: N` (N = the SCENE stream
+sequence of the last message it got) must see every message after N exactly
+once, and the same bytes a live viewer saw: SCENE holds the finished messages
+(DESIGN.md section 7), so a resume only reads them back. The live hub only has
+what arrives from now on, so a short-lived ephemeral pull consumer reads the
+session's SCENE messages from `N + 1` until it has caught up
+(`num_pending == 0`); `copy_into` queues them on the subscription, which
+meanwhile holds the live messages and drops the overlap
+(`ClientSubscription.begin_replay`). The window is the SCENE retention
+(`results_max_age_s`); older ids resume from the oldest message still stored.
 """
 
 from __future__ import annotations
@@ -16,17 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext, api
 
-from gateway.fanout import ClientSubscription
-from gateway.results import ResultPipeline
+from gateway.fanout import ClientSubscription, OutMessage
+from gateway.messages import parse_message
 from shared import subjects
-
-if TYPE_CHECKING:
-    from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -39,95 +38,79 @@ async def resumable(js: JetStreamContext, last_event_id: int) -> bool:
     """False for an id this stream never issued (e.g. from before a stream was recreated)."""
     if last_event_id < 0:
         return False
-    info = await js.stream_info(subjects.RESULTS_STREAM)
+    info = await js.stream_info(subjects.SCENE_STREAM)
     return last_event_id <= (info.state.last_seq or 0)
 
 
-class Replay:
-    """One catch-up read for one subscription; `run()` always ends the replay."""
+async def scene_after(
+    js: JetStreamContext, sid: str, after: int, batch: int, max_events: int
+) -> AsyncIterator[OutMessage]:
+    """The session's SCENE messages after `after`, oldest first, at most `max_events`."""
+    config = api.ConsumerConfig(
+        deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=after + 1,
+        ack_policy=api.AckPolicy.NONE,
+        inactive_threshold=CONSUMER_IDLE_S,
+        mem_storage=True,
+        num_replicas=1,
+    )
+    psub = await js.pull_subscribe(subjects.scene(sid), stream=subjects.SCENE_STREAM, config=config)
+    try:
+        pending, read = (await psub.consumer_info()).num_pending or 0, 0
+        while pending > 0 and read < max_events:
+            msgs = await _pull(psub, min(batch, pending, max_events - read), sid)
+            if not msgs:
+                return
+            for msg in msgs:
+                pending = msg.metadata.num_pending or 0
+                read += 1
+                out = await parse_message(msg.data, msg.metadata.sequence.stream)
+                if out is not None:
+                    yield out
+    finally:
+        await _delete(js, psub)
 
-    def __init__(
-        self,
-        js: JetStreamContext,
-        sid: str,
-        after: int,
-        pipeline: ResultPipeline,
-        sub: ClientSubscription,
-        settings: GatewaySettings,
-    ) -> None:
-        self.js = js
-        self.sid = sid
-        self.after = after
-        self.pipeline = pipeline
-        self.sub = sub
-        self.max_events = settings.replay_max_events
-        self.batch = settings.replay_batch
-        self.put_timeout_s = settings.send_timeout_s * settings.max_send_timeouts
-        self.replayed = 0
 
-    async def run(self) -> None:
-        try:
-            await self._copy()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a failed replay degrades to live-only, it never ends the stream
-            log.warning("result replay failed", extra={"sid": self.sid, "error": repr(exc)})
-        finally:
-            self.sub.end_replay()
+async def copy_into(sub: ClientSubscription, messages: AsyncIterator[OutMessage], put_timeout_s: float) -> int:
+    """Queue replayed messages on `sub`; always ends the replay. Returns how many were queued.
 
-    async def _copy(self) -> None:
-        psub = await self.js.pull_subscribe(
-            subjects.session_results(self.sid), stream=subjects.RESULTS_STREAM, config=self._config()
-        )
-        try:
-            pending = (await psub.consumer_info()).num_pending or 0
-            while pending > 0 and self.replayed < self.max_events and not self.sub.closed:
-                pending = await self._fetch(psub, min(self.batch, pending))
-        finally:
-            await self._delete(psub)
-
-    def _config(self) -> api.ConsumerConfig:
-        return api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=self.after + 1,
-            ack_policy=api.AckPolicy.NONE,
-            inactive_threshold=CONSUMER_IDLE_S,
-            mem_storage=True,
-            num_replicas=1,
-        )
-
-    async def _fetch(self, psub: Any, batch: int) -> int:
-        """Replay one batch; returns how many results remain after it."""
-        msgs = await self._pull(psub, batch)
-        if not msgs:
-            return 0
-        pending = 0
-        for msg in msgs:
-            pending = msg.metadata.num_pending or 0
-            out = await asyncio.to_thread(self.pipeline.handle, msg.subject, msg.data, msg.metadata.sequence.stream)
-            if out is None:
-                continue
-            if not await self.sub.replay(out, self.put_timeout_s):
-                return 0  # the client stopped reading: give up the replay, keep the stream
-            self.replayed += 1
-        return pending
-
-    async def _pull(self, psub: Any, batch: int) -> list[Any]:
-        """One batch; a slow server gets a few more tries before the replay gives up."""
-        for _ in range(FETCH_ATTEMPTS):
-            try:
-                msgs: list[Any] = await psub.fetch(batch, timeout=FETCH_TIMEOUT_S)
-            except (NatsTimeoutError, TimeoutError):
-                if not (await psub.consumer_info()).num_pending:
-                    return []
-                continue
-            return msgs
-        log.warning("result replay gave up on a slow server", extra={"sid": self.sid, "replayed": self.replayed})
-        return []
-
-    async def _delete(self, psub: Any) -> None:
+    A failed replay degrades to live-only, it never ends the stream; a client that
+    stops reading (the backlog stays full for `put_timeout_s`) ends the replay.
+    """
+    copied = 0
+    try:
+        async for msg in messages:
+            if sub.closed or not await sub.replay(msg, put_timeout_s):
+                break
+            copied += 1
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.warning("scene replay failed", extra={"sid": sub.sid, "error": repr(exc)})
+    finally:
+        sub.end_replay()
         with contextlib.suppress(Exception):
-            info = await psub.consumer_info()
-            await self.js.delete_consumer(subjects.RESULTS_STREAM, info.name)
-        with contextlib.suppress(Exception):
-            await psub.unsubscribe()
+            await messages.aclose()  # type: ignore[attr-defined]
+    return copied
+
+
+async def _pull(psub: Any, batch: int, sid: str) -> list[Any]:
+    """One batch; a slow server gets a few more tries before the replay gives up."""
+    for _ in range(FETCH_ATTEMPTS):
+        try:
+            msgs: list[Any] = await psub.fetch(batch, timeout=FETCH_TIMEOUT_S)
+        except (NatsTimeoutError, TimeoutError):
+            if not (await psub.consumer_info()).num_pending:
+                return []
+            continue
+        return msgs
+    log.warning("scene replay gave up on a slow server", extra={"sid": sid})
+    return []
+
+
+async def _delete(js: JetStreamContext, psub: Any) -> None:
+    with contextlib.suppress(Exception):
+        info = await psub.consumer_info()
+        await js.delete_consumer(subjects.SCENE_STREAM, info.name)
+    with contextlib.suppress(Exception):
+        await psub.unsubscribe()

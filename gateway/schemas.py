@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.eventconfig import Anchor, Lines, Webhooks, Zones
 from shared.sessions import Calibration, ClassName, SessionConfig, SourceSpec
 
 
@@ -33,6 +34,10 @@ class ConfigFields(Strict):
     camera_hfov_deg: float | None = Field(None, gt=1, lt=180, description="Horizontal field of view of the camera.")
     calibration: Calibration | None = None
     max_frame_age_ms: int | None = Field(None, ge=50, le=60_000, description="Older frames are dropped as stale.")
+    zones: Zones | None = Field(None, description="Polygons to watch (DESIGN §8); replaces the list.")
+    lines: Lines | None = Field(None, description="Lines to count crossings of; replaces the list.")
+    anchor: Anchor | None = Field(None, description="The point of a box that counts.")
+    webhooks: Webhooks | None = Field(None, description="Event receivers; `secret` is write-only.")
 
     def flat_changes(self, exclude: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
         """The fields the client actually sent (an explicit null included)."""
@@ -91,6 +96,7 @@ class SessionStats(BaseModel):
     expires_at: float
     uploads: dict[str, int]
     streams: dict[str, Any] = Field(description="Result delivery on this gateway replica.")
+    webhooks_failed: int = Field(0, description="Events whose webhook delivery failed for good.")
 
 
 class UploadFrame(Strict):

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from gateway.classes import check_classes
 from gateway.deps import hash_token, new_token
 from gateway.errors import ApiError
 from shared.errors import ErrorCode, InvalidSourceURL
 from shared.sessions import SessionConfig, SessionRecord, SourceSpec
 from shared.urls import UrlPolicy, check_url
+from shared.webhooks import police_webhook_url
 
 if TYPE_CHECKING:
     from gateway.runtime import GatewayRuntime
@@ -72,6 +74,16 @@ async def _check_network(runtime: GatewayRuntime, kind: str, url: str) -> None:
         raise _invalid(f"a {kind} source needs a {' or '.join(_SCHEMES[kind])} URL")
 
 
+async def checked_webhooks(runtime: GatewayRuntime, config: SessionConfig) -> None:
+    """Webhook URLs go through the camera-URL policy (DNS: in a thread); 422 names the field."""
+    allow = runtime.settings.allow_link_local_sources
+    for i, hook in enumerate(config.webhooks):
+        try:
+            await asyncio.to_thread(police_webhook_url, hook.url, allow_link_local=allow)
+        except InvalidSourceURL as exc:
+            raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"invalid config: webhooks.{i}.url: {exc.message}") from exc
+
+
 async def create_session(
     runtime: GatewayRuntime, source: SourceSpec | None, changes: dict[str, Any]
 ) -> tuple[SessionRecord, str]:
@@ -79,29 +91,30 @@ async def create_session(
     if not runtime.accepting:
         raise ApiError(503, ErrorCode.UNAVAILABLE, "gateway is shutting down")
     config = merged_config(SessionConfig(), changes)
+    check_classes(runtime, config)
+    await checked_webhooks(runtime, config)
     token = new_token()
     record = SessionRecord(
         sid=new_session_id(), token_hash=hash_token(token), source=await checked_source(runtime, source), config=config
     )
-    await runtime.sessions.create(record)
-    runtime.records[record.sid] = record
+    await runtime.directory.create(record)
     runtime.counters["sessions_created"] += 1
     return record, token
 
 
 async def update_config(runtime: GatewayRuntime, sid: str, changes: dict[str, Any]) -> SessionConfig:
     """Apply config changes with compare-and-set; 404 if the session ended meanwhile."""
-    current = await runtime.sessions.get(sid)
+    current = await runtime.directory.get(sid)
     if current is None:
         raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
-    merged_config(current[0].config, changes)  # validate before writing
+    check_classes(runtime, merged_config(current[0].config, changes))  # validate before writing
+    await checked_webhooks(runtime, merged_config(current[0].config, changes))  # validate before writing
 
     def change(record: SessionRecord) -> SessionRecord:
         config = merged_config(record.config, changes)
         return record.model_copy(update={"config": config, "last_active_at": time.time()})
 
-    stored = await runtime.sessions.update(sid, change)
+    stored = await runtime.directory.update(sid, change)
     if stored is None:
         raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
-    runtime.records[sid] = stored
     return stored.config

@@ -60,8 +60,8 @@ class GatewaySettings(CommonSettings):
     send_timeout_s: float = Field(
         5.0, gt=0, le=120, description="A send to a client slower than this counts as a timeout."
     )
-    depth_max_age_ms: int = Field(
-        1000, ge=0, le=60_000, description="Depth maps older than this (vs the boxes) are not fused."
+    client_event_buffer: int = Field(
+        256, ge=1, le=65_536, description="Events queued per client (never rate-limited); beyond, oldest dropped."
     )
 
     # streams
@@ -72,8 +72,6 @@ class GatewaySettings(CommonSettings):
     replay_max_events: int = Field(5000, ge=0, le=1_000_000, description="Most results replayed on a resume.")
     replay_batch: int = Field(256, ge=1, le=10_000, description="Results fetched per request during a resume.")
     sse_retry_ms: int = Field(2000, ge=100, le=600_000, description="Reconnect delay suggested to EventSource.")
-    scale_ema_alpha: float = Field(0.3, gt=0, le=1, description="Smoothing of the depth-to-metres scale.")
-    scale_max_age_s: float = Field(30.0, gt=0, le=3600, description="A scale not refreshed for this long is dropped.")
 
     # webrtc/ui
     webrtc_ice_servers: list[IceServer] = Field(

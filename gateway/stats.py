@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gateway.runtime import GatewayRuntime
+    from gateway.ports import StatsSource
 
 LATENCY_KEYS = ("p50", "p95", "p99")
 
@@ -35,7 +35,7 @@ def _clients(hub: dict[str, Any]) -> dict[str, Any]:
     return {"total": sum(by_transport.values()), "by_transport": by_transport}
 
 
-def _dropped(runtime: GatewayRuntime, pipeline: dict[str, dict[str, int]], hub: dict[str, Any]) -> dict[str, Any]:
+def _dropped(runtime: StatsSource, pipeline: dict[str, dict[str, int]], hub: dict[str, Any]) -> dict[str, Any]:
     """Pipeline drops (heartbeats) plus this gateway's own: rate-limited uploads and hub drops."""
     own = {str(k): int(v) for k, v in (hub.get("dropped") or {}).items() if isinstance(v, int)}
     limited = runtime.counters.get("uploads.RATE_LIMITED", 0)
@@ -44,7 +44,7 @@ def _dropped(runtime: GatewayRuntime, pipeline: dict[str, dict[str, int]], hub: 
     return {**pipeline, "gateway": own} if own else pipeline
 
 
-def snapshot(runtime: GatewayRuntime) -> dict[str, Any]:
+def snapshot(runtime: StatsSource) -> dict[str, Any]:
     hub = runtime.hubs.global_stats()
     beats = runtime.heartbeats
     window = runtime.settings.ready_heartbeat_max_age_s

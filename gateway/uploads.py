@@ -16,7 +16,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from nats.errors import Error as NatsError
 from nats.errors import MaxPayloadError
@@ -32,12 +32,32 @@ from shared.sequence import SeqCounter
 from shared.sessions import SessionConfig, SessionRecord
 
 if TYPE_CHECKING:
-    from gateway.runtime import GatewayRuntime
+    from nats.aio.client import Client as NATS
+    from nats.js import JetStreamContext
+
+    from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_S = 5.0
 ENVELOPE_OVERHEAD = 64 * 1024
+
+
+class IntakeContext(Protocol):
+    """What taking a frame in needs (`gateway.intake.FrameIntake` in a running gateway)."""
+
+    settings: GatewaySettings
+    nc: NATS
+    js: JetStreamContext
+    counters: Counter[str]
+    png_slots: asyncio.Semaphore
+
+    @property
+    def accepting(self) -> bool: ...
+
+    def upload_state(self, sid: str) -> UploadState: ...
+
+    async def touch(self, sid: str) -> None: ...
 
 
 class TokenBucket:
@@ -76,19 +96,19 @@ class UploadState:
         return True
 
 
-def upload_cap(runtime: GatewayRuntime) -> int:
+def upload_cap(runtime: IntakeContext) -> int:
     """The configured cap, lowered to what one NATS message can carry."""
     server_max = runtime.nc.max_payload or runtime.settings.max_upload_bytes
     return min(runtime.settings.max_upload_bytes, max(1024, server_max - ENVELOPE_OVERHEAD))
 
 
-def check_size(runtime: GatewayRuntime, size: int, frame_id: str | None = None) -> None:
+def check_size(runtime: IntakeContext, size: int, frame_id: str | None = None) -> None:
     cap = upload_cap(runtime)
     if size > cap:
         raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"image of {size} bytes exceeds {cap}", frame_id)
 
 
-def _checked_info(runtime: GatewayRuntime, data: bytes, frame_id: str | None) -> ImageInfo:
+def _checked_info(runtime: IntakeContext, data: bytes, frame_id: str | None) -> ImageInfo:
     try:
         info = inspect(data, runtime.settings.max_image_pixels)
     except InvalidImage as exc:
@@ -125,7 +145,7 @@ def capture_time_ns(config: SessionConfig, client_ns: int | None, received_ns: i
     return client_ns
 
 
-def count(runtime: GatewayRuntime, sid: str, outcome: str) -> None:
+def count(runtime: IntakeContext, sid: str, outcome: str) -> None:
     """Count one upload outcome (`accepted` or an error code) for the session and the process."""
     runtime.upload_state(sid).counts[outcome] += 1
     runtime.counters[f"uploads.{outcome}"] += 1
@@ -146,7 +166,7 @@ def decode_base64(image_data: str, frame_id: str | None, max_bytes: int) -> byte
 
 
 async def publish_frame(
-    runtime: GatewayRuntime,
+    runtime: IntakeContext,
     record: SessionRecord,
     jpeg: bytes,
     frame_id: str | None,
@@ -167,7 +187,7 @@ async def publish_frame(
 
 
 async def _validated_publish(
-    runtime: GatewayRuntime, record: SessionRecord, data: bytes, frame_id: str | None, captured_at_ns: int | None
+    runtime: IntakeContext, record: SessionRecord, data: bytes, frame_id: str | None, captured_at_ns: int | None
 ) -> int:
     if not runtime.accepting:
         raise ApiError(503, ErrorCode.UNAVAILABLE, "gateway is shutting down", frame_id)
@@ -200,7 +220,7 @@ async def _validated_publish(
     return seq
 
 
-async def _publish(runtime: GatewayRuntime, frame: Frame) -> None:
+async def _publish(runtime: IntakeContext, frame: Frame) -> None:
     headers = {"Nats-Msg-Id": subjects.frame_msg_id(frame.sid, frame.seq)}
     try:
         await runtime.js.publish(

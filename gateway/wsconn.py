@@ -63,7 +63,7 @@ class WsConnection:
     async def _send_loop(self, sub: ClientSubscription) -> None:
         while True:
             msg = await sub.next(IDLE_WAIT_S)
-            await self.runtime.touch(self.sid)
+            await self.runtime.directory.touch(self.sid)
             if msg is None:
                 continue
             if not await self._send(msg.msgpack_bytes() if self.fmt == "msgpack" else msg.json_text()):
@@ -118,22 +118,22 @@ class WsConnection:
             return wsproto.parse_binary(data)
         if text is None:
             raise ApiError(422, ErrorCode.VALIDATION_ERROR, "empty message")
-        cap = upload_cap(self.runtime)
+        cap = upload_cap(self.runtime.intake)
         if len(text) > BIG_TEXT:
             return await asyncio.to_thread(wsproto.parse_text, text, cap)
         return wsproto.parse_text(text, cap)
 
     async def _act(self, command: wsproto.ClientMessage) -> None:
         if isinstance(command, wsproto.FrameIn):
-            record = self.runtime.records.get(self.sid) or await self._record()
-            await publish_frame(self.runtime, record, command.image, command.frame_id, command.captured_at_ns)
+            record = self.runtime.directory.records.get(self.sid) or await self._record()
+            await publish_frame(self.runtime.intake, record, command.image, command.frame_id, command.captured_at_ns)
             return
         config = await session_ops.update_config(self.runtime, self.sid, command.changes)
         self.runtime.hubs.apply_config(self.sid, config)
         await self._reply({"type": "config_updated", "config": config.model_dump(mode="json")})
 
     async def _record(self) -> Any:
-        found = await self.runtime.sessions.get(self.sid)
+        found = await self.runtime.directory.get(self.sid)
         if found is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
         return found[0]

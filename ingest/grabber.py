@@ -38,6 +38,8 @@ class CaptureControl:
 
     fps_limit: float
     stop: threading.Event = field(default_factory=threading.Event)
+    # camera video to viewers (ingest.video): while set, every decoded frame goes to it, at the camera's rate
+    tap: Callable[[np.ndarray, int], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +111,21 @@ class Grabber:
             if clock is not None and not clock.wait_for(_media_time(capture, index, fps)):
                 break
             index += 1
-            if not self._sampler.take(time.monotonic(), self.control.fps_limit):
+            tap = self.control.tap
+            keep = self._sampler.take(time.monotonic(), self.control.fps_limit)
+            if not keep:
                 self.on_skip()
+                if tap is None:
+                    continue
+            captured_at_ns = now_ns()
+            image = self._retrieve(capture)
+            if image is None:
                 continue
-            captured = self._encode(capture, now_ns())
+            if tap is not None:
+                tap(image, captured_at_ns)  # the same capture time as the published frame: overlay sync
+            if not keep:
+                continue
+            captured = self._encode(image, captured_at_ns)
             if captured is None:
                 continue
             if not self.emit(captured):
@@ -120,11 +133,13 @@ class Grabber:
             self.frames += 1
         return "stopped"
 
-    def _encode(self, capture: Capture, captured_at_ns: int) -> Captured | None:
+    def _retrieve(self, capture: Capture) -> np.ndarray | None:
         ok, image = capture.cap.retrieve()
         if not ok or image is None:
             return None
-        image = _fit(image, self.options.max_side)
+        return _fit(image, self.options.max_side)
+
+    def _encode(self, image: np.ndarray, captured_at_ns: int) -> Captured | None:
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.options.jpeg_quality])
         if not ok:
             return None

@@ -24,10 +24,11 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from ingest.leases import TRANSIENT, LeaseLost, LeaseStore
+from ingest.grabber import CaptureControl
 from ingest.source import RunnerDeps, SourceRunner
+from shared.leases import TRANSIENT, LeaseLost, LeaseStore
 from shared.sessions import SessionRecord
 from shared.subjects import check_sid
 
@@ -49,8 +50,18 @@ class Owned:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class OwnershipListener(Protocol):
+    """Told when a camera starts and stops running here (the video hub serves owned cameras only)."""
+
+    def owned(self, sid: str, source: CaptureControl) -> None: ...
+    def released(self, sid: str) -> None: ...
+
+
 class SessionManager:
-    def __init__(self, deps: RunnerDeps, leases: LeaseStore, ttl_s: float) -> None:
+    def __init__(
+        self, deps: RunnerDeps, leases: LeaseStore, ttl_s: float, listener: OwnershipListener | None = None
+    ) -> None:
+        self.listener = listener
         self.deps = deps
         self.leases = leases
         self.ttl_s = ttl_s
@@ -170,6 +181,8 @@ class SessionManager:
         owned = Owned(SourceRunner(record, self.deps), revision, time.monotonic())
         self.owned[record.sid] = owned
         owned.task = self._spawn(self._guarded(owned), f"source-{record.sid}")
+        if self.listener is not None:
+            self.listener.owned(record.sid, owned.runner.control)
         self.deps.stats.set_owned(len(self.owned))
         log.info("camera session claimed", extra={"sid": record.sid, "instance": self.leases.instance_id.decode()})
 
@@ -226,6 +239,8 @@ class SessionManager:
         if owned is None:
             return
         self.deps.stats.set_owned(len(self.owned))
+        if self.listener is not None:
+            self.listener.released(sid)
         owned.runner.request_stop()
         try:
             async with asyncio.timeout(self.deps.settings.stop_timeout_s):

@@ -14,16 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ingest import webrtc
+from ingest import video, webrtc
 from ingest.ffmpeg import configure_ffmpeg
 from ingest.heartbeat import heartbeat_loop
-from ingest.leases import LeaseStore, bucket_ttl
 from ingest.manager import SessionManager
 from ingest.settings import IngestSettings
 from ingest.source import RunnerDeps
 from ingest.stats import IngestStats
 from shared import subjects
 from shared.jetstream import provision
+from shared.leases import LeaseStore, bucket_ttl
 from shared.metrics import serve_metrics
 from shared.natsconn import connect, drain_quietly
 from shared.sessions import SessionStore
@@ -43,11 +43,14 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
         ttl_s = await bucket_ttl(leases_kv, settings.lease_ttl_s)
         stats = IngestStats()
         deps = RunnerDeps(settings, js, SessionStore(await js.key_value(subjects.SESSIONS_BUCKET)), stats)
-        manager = SessionManager(deps, LeaseStore(leases_kv, settings.instance_id, settings.publish_timeout_s), ttl_s)
+        hub = video.build_hub(settings, stats)
+        leases = LeaseStore(leases_kv, settings.instance_id, settings.publish_timeout_s)
+        manager = SessionManager(deps, leases, ttl_s, hub)
         log.info("ingest ready", extra={"instance": settings.instance_id, "lease_ttl_s": ttl_s})
         async with asyncio.TaskGroup() as tg:
             tg.create_task(manager.run(stop), name="sessions")
             tg.create_task(webrtc.serve(nc, js, settings, stop), name="webrtc")
+            tg.create_task(video.serve(nc, hub, settings, stats, stop), name="video")
             tg.create_task(heartbeat_loop(nc, settings, stats, manager.owned_sids, stop), name="heartbeat")
     finally:
         await drain_quietly(nc, settings.drain_timeout_s)

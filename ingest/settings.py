@@ -95,6 +95,18 @@ class IngestSettings(CommonSettings):
         10.0, gt=0, le=300, description="A peer whose video stops this long after its first frame is closed."
     )
 
+    # camera video to viewers (ingest.video)
+    video_max_viewers_per_session: int = Field(
+        8, ge=0, le=100, description="WebRTC viewers of one camera session's video on its owner."
+    )
+    video_max_viewers: int = Field(32, ge=0, le=1000, description="WebRTC video viewers per ingest instance.")
+    video_bitrate_kbps: int = Field(
+        1500, ge=100, le=20_000, description="H.264 bitrate of a camera's video to viewers."
+    )
+    video_keyframe_interval_s: float = Field(
+        2.0, gt=0, le=30, description="Seconds between H.264 key frames (new viewers also get one at once)."
+    )
+
     @field_validator("file_source_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: Any) -> Any:

@@ -66,6 +66,7 @@ class SourceRunner:
         )
         self._stopping = asyncio.Event()
         self._display = redact_url(record.source.url or "")
+        self._lost = False  # SOURCE_LOST was reported: the next published frame reports SOURCE_RESTORED
 
     def update(self, record: SessionRecord) -> None:
         """A new config for the running source (fps applies from the next frame on)."""
@@ -124,6 +125,7 @@ class SourceRunner:
             backoff.reset()
             self.deps.stats.event("source_lost")
             await self.publisher.error(ErrorCode.SOURCE_LOST, "camera stream lost; reconnecting")
+            self._lost = True
         given_up = failures.add(time.monotonic())
         log.warning(
             "source failed",
@@ -187,7 +189,9 @@ class SourceRunner:
                 if self.slot.closed:
                     return
                 continue
-            await self.publisher.publish(captured, self.record.config)
+            if await self.publisher.publish(captured, self.record.config) and self._lost:
+                self._lost = False
+                await self.publisher.error(ErrorCode.SOURCE_RESTORED, "camera stream restored")
 
     async def _give_up(self, code: ErrorCode, message: str) -> None:
         """Error result first, then the record: the status change makes the manager stop us."""

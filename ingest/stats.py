@@ -35,6 +35,18 @@ def _owned() -> Gauge:
     return Gauge("sightwire_ingest_sessions_owned", "Camera sessions this ingest instance owns (leases held)")
 
 
+@functools.cache
+def _video() -> Counter:
+    return Counter(
+        "sightwire_ingest_video_total", "Camera video to viewers: encoders, frames encoded, drops", ["event"]
+    )
+
+
+@functools.cache
+def _video_gauge() -> Gauge:
+    return Gauge("sightwire_ingest_video_now", "Camera video now: video_encoders, video_viewers", ["what"])
+
+
 class IngestStats:
     """Thread-safe event counts of this process."""
 
@@ -42,6 +54,7 @@ class IngestStats:
         self._lock = threading.Lock()
         self._counts: Tally[str] = Tally()
         self._owned = 0
+        self._gauges: dict[str, int] = {}
 
     def published(self) -> None:
         self._add("frames_published")
@@ -62,9 +75,19 @@ class IngestStats:
             self._owned = count
         _owned().set(count)
 
+    def add(self, key: str, n: int = 1) -> None:
+        """A camera-video event (video_frames_encoded, video_encoders_started, video_dropped.busy, ...)."""
+        self._add(key, n)
+        _video().labels(key).inc(n)
+
+    def set_gauge(self, key: str, value: int) -> None:
+        with self._lock:
+            self._gauges[key] = value
+        _video_gauge().labels(key).set(value)
+
     def snapshot(self) -> dict[str, int]:
         with self._lock:
-            return {**self._counts, "sessions_owned": self._owned}
+            return {**self._counts, **self._gauges, "sessions_owned": self._owned}
 
     def _add(self, key: str, n: int = 1) -> None:
         with self._lock:

@@ -14,14 +14,16 @@ import asyncio
 import faulthandler
 import importlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from shared import logs
+from shared import console, logs
 from shared.settings import CommonSettings, UpSettings
 from shared.watchdog import guard_event_loop
 
@@ -30,8 +32,10 @@ log = logging.getLogger("sightwire")
 SERVICE_SETTINGS = {
     "ingest": "ingest.settings:IngestSettings",
     "worker": "workers.settings:WorkerSettings",
+    "scene": "workers.scene.settings:SceneSettings",
     "gateway": "gateway.settings:GatewaySettings",
     "up": "shared.settings:UpSettings",
+    "notifier": "workers.notifier.settings:NotifierSettings",
 }
 
 
@@ -45,9 +49,13 @@ def build_settings(component: str, **overrides: Any) -> Any:
     return cls(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], settings: CommonSettings) -> None:
+def run_until_signal(
+    main: Callable[[asyncio.Event], Awaitable[None]],
+    settings: CommonSettings,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> None:
     """Run `main(stop)`; SIGINT/SIGTERM set `stop` so that shutdown is graceful.
-    A stuck event loop ends the process (shared/watchdog.py)."""
+    A stuck event loop ends the process (shared/watchdog.py). `loop_factory`: e.g. uvloop's."""
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -61,7 +69,8 @@ def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], settings:
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
 
-    asyncio.run(runner())
+    with asyncio.Runner(loop_factory=loop_factory) as loop_runner:
+        loop_runner.run(runner())
     # Shutdown is done; a late SIGTERM/SIGINT (an orchestrator repeating itself) must not turn a
     # clean exit into "killed by signal" while the interpreter finishes.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -77,7 +86,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    settings = build_settings("worker")
+    settings = build_settings(args.kind if args.kind in ("scene", "notifier") else "worker")
     _configure_logs(f"worker-{args.kind}", settings)
     service = importlib.import_module("workers.service")
     run_until_signal(lambda stop: service.run(args.kind, settings, stop), settings)
@@ -88,17 +97,39 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     settings = build_settings("gateway", host=args.host, port=args.port)
     _configure_logs("gateway", settings)
     service = importlib.import_module("gateway.service")
-    run_until_signal(lambda stop: service.run(settings, stop), settings)
+    run_until_signal(lambda stop: service.run(settings, stop), settings, loop_factory=service.loop_factory())
     return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    settings: UpSettings = build_settings("up", host=args.host, port=args.port)
+    settings: UpSettings = build_settings("up", host=args.host, port=args.port, mqtt_port=args.mqtt_port)
     _configure_logs("up", settings)
+    if problems := importlib.import_module("workers.models.check").preflight(build_settings("worker")):
+        for problem in problems:  # before any component starts: one line each, no traceback
+            print(f"sightwire up: {problem}", file=sys.stderr)
+        return 2
     from shared.stack import run_stack
+    from shared.supervisor import CrashLoop
 
-    run_until_signal(lambda stop: run_stack(settings, stop), settings)
+    # The children's stderr reaches the terminal through the supervisor's relay (a pipe): they log
+    # the way `up` decided to, not the way a pipe would make them.
+    os.environ.setdefault("SIGHTWIRE_LOG_JSON", "false" if console.console_logging() else "true")
+    try:
+        run_until_signal(lambda stop: run_stack(settings, stop), settings)
+    except BaseExceptionGroup as group:
+        crash, _rest = group.split(CrashLoop)
+        if crash is None:
+            raise
+        print(f"sightwire up: stopped: {_first(crash)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _first(group: BaseException) -> BaseException:
+    """The innermost first exception of (nested) exception groups."""
+    while isinstance(group, BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -107,7 +138,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     registry = importlib.import_module("workers.models.registry")
     if args.action == "list":
         return int(registry.cli_list(settings))
+    if args.action == "add":
+        return int(importlib.import_module("workers.models.add").cli_add(settings, args))
     return int(registry.cli_pull(settings, args.names))
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check this machine (shared/doctor.py); the model and device checks come from workers."""
+    up: UpSettings = build_settings("up", host=args.host, port=args.port)
+    worker = build_settings("worker")
+    pinned = list(build_settings("ingest").webrtc_host_addresses)
+    model_checks = importlib.import_module("workers.models.check").doctor_checks
+    from shared import doctor
+
+    return doctor.run(up, pinned, [lambda: model_checks(worker)])
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -127,7 +171,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _configure_logs(service: str, settings: CommonSettings) -> None:
-    logs.configure(service, settings.log_level, settings.log_json)
+    explicit = settings.log_json if "log_json" in settings.model_fields_set else None
+    logs.configure(service, settings.log_level, console.wants_json(explicit))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -136,19 +181,31 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the whole stack locally (embedded nats-server unless SIGHTWIRE_NATS_URL)")
     up.add_argument("--host", default=None)
     up.add_argument("--port", type=int, default=None)
+    up.add_argument("--mqtt-port", type=int, default=None, help="enable nats-server's MQTT listener (sw/events/#)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("ingest", help="run an ingest instance").set_defaults(func=cmd_ingest)
     worker = sub.add_parser("worker", help="run an inference worker")
-    worker.add_argument("kind", choices=["detector", "depth"])
+    worker.add_argument("kind", choices=["detector", "depth", "scene", "notifier"])
     worker.set_defaults(func=cmd_worker)
     gateway = sub.add_parser("gateway", help="run the API gateway")
     gateway.add_argument("--host", default=None)
     gateway.add_argument("--port", type=int, default=None)
     gateway.set_defaults(func=cmd_gateway)
-    models = sub.add_parser("models", help="list or download models")
-    models.add_argument("action", choices=["list", "pull"])
-    models.add_argument("names", nargs="*", help="models to pull (default: the configured ones)")
-    models.set_defaults(func=cmd_models)
+    models = sub.add_parser("models", help="list, download or add models")
+    actions = models.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every known model and where its file is")
+    pull = actions.add_parser("pull", help="download pinned models (verified)")
+    pull.add_argument("names", nargs="*", help="models to pull (default: the configured ones)")
+    add = actions.add_parser("add", help="register a detector file or an Ultralytics export folder")
+    add.add_argument("path", help="a .xml/.onnx/.tflite file, or a `yolo export` folder with metadata.yaml")
+    add.add_argument("--name", default=None, help="the name to run it by (default: the folder or file name)")
+    add.add_argument("--family", choices=["yolox", "yolov8", "yolov5"], default=None, help="default: from the output")
+    add.add_argument("--labels", type=Path, default=None, help="class names: one per line, or YAML with `names:`")
+    models.set_defaults(func=cmd_models, names=[])
+    doctor = sub.add_parser("doctor", help="check this machine and say how to fix what fails")
+    doctor.add_argument("--host", default=None)
+    doctor.add_argument("--port", type=int, default=None)
+    doctor.set_defaults(func=cmd_doctor)
     sub.add_parser("check-config", help="validate and print the configuration").set_defaults(func=cmd_check_config)
     return p
 
@@ -160,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except ValidationError as exc:
-        print(f"invalid configuration:\n{exc}", file=sys.stderr)
+    except ValidationError as exc:  # one line per bad setting, named as the user sets it
+        for error in exc.errors():
+            name = "SIGHTWIRE_" + "_".join(str(p) for p in error["loc"]).upper()
+            print(f"invalid configuration: {name}: {error['msg']}", file=sys.stderr)
         return 2
 
 

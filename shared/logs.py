@@ -39,7 +39,9 @@ def configure(service: str, level: str = "INFO", json_lines: bool = True) -> Non
     if json_lines:
         handler.setFormatter(JsonFormatter(service))
     else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
+        from shared.console import ConsoleFormatter  # imports this module: keep the import here
+
+        handler.setFormatter(ConsoleFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

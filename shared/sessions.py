@@ -19,6 +19,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from shared.eventconfig import REVEAL_SECRETS, Anchor, Lines, Webhooks, Zones
 from shared.urls import redact_url
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,10 @@ class SessionConfig(Strict):
     camera_hfov_deg: float = Field(60.0, gt=1, lt=180)
     calibration: Calibration | None = None
     max_frame_age_ms: int = Field(2000, ge=50, le=60_000)
+    zones: Zones = Field(default_factory=list)
+    lines: Lines = Field(default_factory=list)
+    anchor: Anchor = "bottom_center"
+    webhooks: Webhooks = Field(default_factory=list)
 
 
 class SessionRecord(Strict):
@@ -79,11 +84,12 @@ class SessionRecord(Strict):
     status: SessionStatus = "active"
     error_code: str | None = None
     error_message: str | None = None
+    webhooks_failed: int = Field(0, ge=0, description="Events whose webhook delivery failed for good (notifier).")
     created_at: float = Field(default_factory=time.time)
     last_active_at: float = Field(default_factory=time.time)
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode()
+        return self.model_dump_json(context=REVEAL_SECRETS).encode()  # webhook secrets are stored, never shown
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SessionRecord:

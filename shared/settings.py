@@ -108,6 +108,9 @@ class UpSettings(CommonSettings):
     host: str = Field("127.0.0.1", description="Address the gateway of `sightwire up` listens on.")
     port: int = Field(8080, ge=1, le=65535, description="Port of the gateway of `sightwire up`.")
     nats_store_dir: Path | None = Field(None, description="Embedded nats-server store; default user cache.")
+    mqtt_port: int | None = Field(
+        None, ge=1, le=65535, description="Embedded nats-server's MQTT listener (events as sw/events/<sid>/<kind>)."
+    )
 
     @property
     def external_nats(self) -> bool:

@@ -19,6 +19,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from shared import console
 from shared.jetstream import provision
 from shared.natsconn import connect, drain_quietly
 from shared.natsserver import EmbeddedNatsServer
@@ -45,10 +46,12 @@ class Broker:
 async def broker(settings: UpSettings) -> AsyncIterator[Broker]:
     """The NATS to use: the configured cluster, or an embedded server (supervised by `run_stack`)."""
     if settings.external_nats:
+        if settings.mqtt_port is not None:
+            log.warning("mqtt_port ignored: enable MQTT in the configuration of the external NATS cluster")
         yield Broker(settings.nats_url)
         return
     store = settings.nats_store_dir or user_cache_dir() / "nats"
-    async with EmbeddedNatsServer(store) as server:
+    async with EmbeddedNatsServer(store, mqtt_port=settings.mqtt_port) as server:  # loopback, like NATS
         yield Broker(server.url, server)
 
 
@@ -60,6 +63,8 @@ def children(settings: UpSettings, nats_url: str) -> list[Child]:
         Child("ingest", component_argv("ingest"), stage=0, env=env),
         Child("detector", component_argv("worker", "detector"), stage=1, env=env),
         Child("depth", component_argv("worker", "depth"), stage=1, env=env),
+        Child("scene", component_argv("worker", "scene"), stage=1, env=env),
+        Child("notifier", component_argv("worker", "notifier"), stage=1, env=env),
     ]
 
 
@@ -76,6 +81,7 @@ async def run_stack(settings: UpSettings, stop: asyncio.Event) -> None:
             "sightwire is up",
             extra={"ui": f"http://{settings.host}:{settings.port}/", "nats": nats_url, "broker": kind},
         )
+        console.banner_if_console(f"http://{settings.host}:{settings.port}/", nats_url, not settings.external_nats)
         async with asyncio.TaskGroup() as tg:
             run = tg.create_task(supervisor.run())
             tg.create_task(_relay_stop(stop, supervisor, run))

@@ -15,6 +15,8 @@ SCENE_STREAM = "SCENE"
 EVENTS_STREAM = "EVENTS"
 SESSIONS_BUCKET = "sw-sessions"
 LEASES_BUCKET = "sw-leases"
+SCENE_LEASES_BUCKET = "sw-scene-leases"  # which scene instance owns a session (DESIGN §7)
+SCENE_CHECKPOINTS_BUCKET = "sw-scene"  # each owned session's checkpoint, key = <sid>
 WEBRTC_SUBJECT = "sw.ingest.webrtc"
 WEBRTC_QUEUE = "sw-ingest-webrtc"
 
@@ -97,6 +99,16 @@ def kind_of(subject: str) -> ResultKind:
 def frame_msg_id(sid: str, seq: int) -> str:
     """`Nats-Msg-Id` of a frame: JetStream drops a second publish of it."""
     return f"{sid}:{seq}"
+
+
+def ingest_video(instance: str) -> str:
+    """Video signalling of one ingest instance (request/reply, no queue group): the gateway sends a
+    viewer's offer to the instance that holds the camera's lease (DESIGN §9)."""
+    return f"sw.ingest.video.{_token(instance)}"
+
+
+def _token(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
 HEARTBEAT_ALL = "sw.heartbeat.>"

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from shared import console
 from shared.processes import terminate
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,11 @@ class Child:
     exits: deque[float] = field(default_factory=lambda: deque(maxlen=8))
     spawn: Callable[[], Awaitable[asyncio.subprocess.Process]] | None = None  # instead of argv
     restarts: int = 0
+    last_error: str = ""  # the newest error its stderr reported (shared/console.py)
+    relay: asyncio.Task[None] | None = None
+
+    def remember(self, error: str) -> None:
+        self.last_error = error
 
 
 class CrashLoop(RuntimeError):
@@ -59,11 +65,15 @@ class Supervisor:
         self.stopping = asyncio.Event()
 
     async def _spawn(self, child: Child) -> None:
-        if child.spawn is not None:
+        if child.spawn is not None:  # the embedded broker: it reads its own log
             child.proc = await child.spawn()
         else:
             child.proc = await asyncio.create_subprocess_exec(
-                *child.argv, env=child.env, stdin=asyncio.subprocess.DEVNULL
+                *child.argv, env=child.env, stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+            )
+            assert child.proc.stderr is not None
+            child.relay = asyncio.create_task(
+                console.relay(child.proc.stderr, child.remember), name=f"relay-{child.name}"
             )
         log.info("started", extra={"component": child.name, "pid": child.proc.pid, "restarts": child.restarts})
 
@@ -89,7 +99,10 @@ class Supervisor:
             recent = [t for t in child.exits if now - t < self.window_s]
             log.error("component exited", extra={"component": child.name, "code": code, "recent_exits": len(recent)})
             if len(recent) > self.max_restarts:
-                raise CrashLoop(f"{child.name} exited {len(recent)} times in {self.window_s:.0f}s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(child.relay), 2.0) if child.relay else None
+                last = child.last_error or f"exit code {code}"
+                raise CrashLoop(f"{child.name} exited {len(recent)} times in {self.window_s:.0f}s; last error: {last}")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(backoff):
                     await self.stopping.wait()

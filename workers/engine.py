@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 
+from workers import devices
 from workers.models.registry import InputSpec
 from workers.threads import prestarted_pool
 
@@ -60,16 +61,17 @@ def read_model(core: ov.Core, path: Path, spec: InputSpec) -> ov.Model:
 
 
 def compile_model(
-    path: Path, spec: InputSpec, device: str, hint: str, requests: int, cache_dir: Path | None
+    path: Path,
+    spec: InputSpec,
+    device: str,
+    hint: str,
+    requests: int,
+    cache_dir: Path | None,
+    precision: str | None = None,
 ) -> ov.CompiledModel:
     core = ov.Core()
-    if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        core.set_property({"CACHE_DIR": str(cache_dir)})
-    config: dict[str, str] = {"PERFORMANCE_HINT": hint}
-    if requests:
-        config["PERFORMANCE_HINT_NUM_REQUESTS"] = str(requests)
-    return core.compile_model(read_model(core, path, spec), device, config)
+    config = devices.config(hint, requests, precision)  # device check, cache, timing: workers/devices.py
+    return devices.compile_timed(core, read_model(core, path, spec), device, config, cache_dir, path.name)
 
 
 class Engine:
@@ -107,9 +109,10 @@ class Engine:
         requests: int = 0,
         output_index: int = 0,
         cache_dir: Path | None = None,
+        precision: str | None = None,
     ) -> Engine:
         """Read and compile (blocking: call it through `asyncio.to_thread`)."""
-        compiled = compile_model(path, spec, device, hint, requests, cache_dir)
+        compiled = compile_model(path, spec, device, hint, requests, cache_dir, precision)
         engine = cls(compiled, requests, output_index)
         log.info(
             "model compiled",

@@ -48,20 +48,31 @@ async def load_engine(kind: WorkerKind, spec: ModelSpec, settings: WorkerSetting
         Engine.load,
         path,
         spec.input,
-        device=settings.ov_device,
+        device=settings.device_for(kind),
         hint=settings.hint(kind),
         requests=settings.infer_requests,
         output_index=spec.output_index,
-        cache_dir=settings.ov_cache_dir,
+        cache_dir=settings.compiled_cache_dir(),
+        precision=settings.precision_hint,
     )
 
 
 async def run(kind: WorkerKind, settings: WorkerSettings, stop: asyncio.Event) -> None:
     """Serve frames of `kind` until `stop` is set, then shut down in order."""
+    if kind == "scene":  # the scene stage reads RESULTS, not FRAMES: its own service (settings: SceneSettings)
+        from workers.scene import service as scene
+
+        await scene.run(settings, stop)  # type: ignore[arg-type,unused-ignore]
+        return
+    if kind == "notifier":  # events -> webhooks and snapshots; its settings class is the CLI's choice
+        from workers.notifier.service import run as run_notifier
+
+        await run_notifier(settings, stop)  # type: ignore[arg-type,unused-ignore]
+        return
     if kind not in DURABLES:
         raise ValueError(f"unknown worker kind {kind!r}")
     try:
-        spec = spec_of(settings.model_name(kind), kind)
+        spec = spec_of(settings.model_name(kind), kind, settings)
         engine = await load_engine(kind, spec, settings)
     except (ModelError, EngineError) as exc:  # configuration, not a crash: say why and exit non-zero
         log.error("model unavailable", extra={"kind": kind, "error": str(exc)})

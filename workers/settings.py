@@ -16,19 +16,32 @@ Performance hints (OpenVINO), chosen per worker kind:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.settings import CommonSettings, user_cache_dir
 
 PerformanceHint = Literal["LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"]
+PrecisionHint = Literal["default", "f32", "bf16", "f16"]
 WorkerKind = Literal["detector", "depth"]
 
 
 def _default_model_cache() -> Path:
     return user_cache_dir() / "models"
+
+
+def _default_compiled_cache() -> Path:
+    return user_cache_dir() / "openvino"
+
+
+def _default_model_store() -> Path:
+    """`$XDG_DATA_HOME/sightwire/models`, else `~/.local/share/sightwire/models`: models the user
+    added are data, not a cache that may be wiped."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "sightwire" / "models"
 
 
 class WorkerSettings(CommonSettings):
@@ -40,11 +53,31 @@ class WorkerSettings(CommonSettings):
         None, description="Base URL replacing the origin of pinned model URLs (corporate mirror)."
     )
     model_download: bool = Field(True, description="Pull a missing pinned model at worker start-up.")
+    model_packaged: bool = Field(
+        True, description="Use the models shipped inside the package (yolox_nano, pydnet) when no other copy is found."
+    )
+    model_store_dir: Path = Field(
+        default_factory=_default_model_store, description="Where `sightwire models add` keeps registered models."
+    )
     detector_model: str = Field("yolox_nano", description="Model spec of the detector (`sightwire models list`).")
     depth_model: str = Field("pydnet", description="Model spec of the depth worker.")
 
-    ov_device: str = Field("CPU", description="OpenVINO device (CPU, GPU, NPU, AUTO).")
-    ov_cache_dir: Path | None = Field(None, description="OpenVINO compiled-model cache; None = off.")
+    device: str = Field(
+        "CPU",
+        max_length=200,
+        description="OpenVINO device: CPU, GPU, NPU, AUTO, a priority list (GPU,CPU) or any OpenVINO device string.",
+    )
+    detector_device: str | None = Field(
+        None, max_length=200, description="The detector's device when it differs from SIGHTWIRE_DEVICE (e.g. GPU)."
+    )
+    depth_device: str | None = Field(
+        None, max_length=200, description="The depth worker's device when it differs from SIGHTWIRE_DEVICE."
+    )
+    ov_cache: bool = Field(True, description="OpenVINO compiled-model cache: a restart skips compilation.")
+    ov_cache_dir: Path = Field(default_factory=_default_compiled_cache, description="Where compiled models are cached.")
+    precision_hint: PrecisionHint = Field(
+        "default", description="OpenVINO INFERENCE_PRECISION_HINT; default = the device's (bf16 on recent CPUs)."
+    )
     detector_hint: PerformanceHint = Field(
         "THROUGHPUT", description="OpenVINO performance hint of the detector (it sees every frame)."
     )
@@ -70,8 +103,20 @@ class WorkerSettings(CommonSettings):
     publish_timeout_s: float = Field(5.0, gt=0, le=60)
     nak_delay_s: float = Field(1.0, ge=0, le=60, description="Redelivery delay after a failed result publish.")
 
+    @field_validator("model_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`SIGHTWIRE_MODEL_DIR=` (empty) means unset, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     def model_name(self, kind: WorkerKind) -> str:
         return self.detector_model if kind == "detector" else self.depth_model
+
+    def device_for(self, kind: WorkerKind) -> str:
+        return (self.detector_device if kind == "detector" else self.depth_device) or self.device
+
+    def compiled_cache_dir(self) -> Path | None:
+        return self.ov_cache_dir if self.ov_cache else None
 
     def hint(self, kind: WorkerKind) -> PerformanceHint:
         return self.detector_hint if kind == "detector" else self.depth_hint

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from gateway import janitor, session_ops
+from gateway import session_ops
 from gateway.deps import ApiKeyDep, AuthorizedSession, RuntimeDep
 from gateway.errors import error_responses
 from gateway.limits import SessionQuotaDep
@@ -65,8 +65,8 @@ async def create_session(runtime: RuntimeDep, body: SessionCreate | None = None)
 
 @router.get("/sessions/{client_id}/stats", responses=_SESSION_ERRORS, summary="Session status and counters")
 async def session_stats(runtime: RuntimeDep, record: AuthorizedSession) -> SessionStats:
-    await runtime.touch(record.sid)
-    uploads = runtime.upload_counters(record.sid)
+    await runtime.directory.touch(record.sid)
+    uploads = runtime.intake.upload_counters(record.sid)
     return SessionStats(
         client_id=record.sid,
         status=record.status,
@@ -79,6 +79,7 @@ async def session_stats(runtime: RuntimeDep, record: AuthorizedSession) -> Sessi
         expires_at=record.last_active_at + runtime.settings.session_ttl_s,
         uploads=uploads,
         streams=runtime.hubs.session_stats(record.sid),
+        webhooks_failed=record.webhooks_failed,
     )
 
 
@@ -96,6 +97,6 @@ async def patch_config(runtime: RuntimeDep, record: AuthorizedSession, body: Con
     summary="Close the session everywhere",
 )
 async def delete_session(runtime: RuntimeDep, record: AuthorizedSession) -> Response:
-    await janitor.end_session(runtime, record.sid, ErrorCode.SESSION_CLOSED)
+    await runtime.janitor.end_session(record.sid, ErrorCode.SESSION_CLOSED)
     runtime.counters["sessions_deleted"] += 1
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -12,32 +12,39 @@ the seed client (and any client written against the seed API). So:
 - `?events=named`: they are named by type, `event: detection_result` and
   `event: error_result` (not `error`, which would collide with EventSource's
   own connection-error event), for `addEventListener` clients as in DESIGN.md;
+- events (zones, lines, camera health; DESIGN.md section 8) arrive beside the
+  results, unnamed with JSON `type: "event"` by default (`event: event` when
+  named), without an `id:` (they are not SCENE messages), never dropped by the
+  client's FPS limit;
 - in both modes the final event is named `event: session_closed` (data
   `{"type": "session_closed", "error_code", "error", "timestamp"}`) and has no
   `id:`, so a client's Last-Event-ID stays at the last result.
-Every result and error carries `id:` = its RESULTS stream sequence; a
+Every result and error carries `id:` = its SCENE stream sequence; a
 reconnect with `Last-Event-ID` (what EventSource sends by itself) or
-`?last_event_id=` resumes without gap or repeat within the retention window.
+`?last_event_id=` resumes without gap or repeat within the retention window,
+with the same bytes a live viewer got. Each SSE frame is built once per
+message and naming form and shared by every viewer of this process.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import re
 from contextlib import AsyncExitStack
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.background import BackgroundTask
 from starlette.websockets import WebSocket
 
-from gateway import janitor, session_ops
+from gateway import session_ops
 from gateway.deps import ApiKeyDep, AuthorizedSession, RuntimeDep
 from gateway.errors import ApiError, error_body, error_responses
-from gateway.fanout import ClientSubscription, OutMessage
+from gateway.fanout import OutMessage
 from gateway.limits import SessionQuotaDep
 from gateway.runtime import GatewayRuntime
+from gateway.sse import SseResponse
 from gateway.wsconn import WsConnection
 from shared.errors import ErrorCode
 from shared.sessions import SourceSpec
@@ -46,14 +53,14 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/stream", tags=["streams"])
 
 EventNaming = Literal["message", "named"]
-IDLE_WAIT_S = 5.0
-NAMED = {"detection_result": "detection_result", "error": "error_result", "closed": "session_closed"}
+NAMED = {"detection_result": "detection_result", "error": "error_result", "event": "event", "closed": "session_closed"}
+_NEWLINES = re.compile(rb"[\r\n]")
 WS_POLICY_VIOLATION = 1008
 
 
 @router.get(
     "/events/{client_id}",
-    response_class=EventSourceResponse,
+    response_class=SseResponse,
     responses={200: {"content": {"text/event-stream": {}}}, **error_responses(401, 403, 404, 422, 503)},
     summary="Results as Server-Sent Events",
 )
@@ -66,7 +73,7 @@ async def event_stream(
     last_event_id: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
     events: Annotated[EventNaming, Query(description="`named`: `event: detection_result` etc.")] = "message",
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> EventSourceResponse:
+) -> SseResponse:
     resume = last_event_id if last_event_id is not None else _event_id(last_event_id_header)
     settings = runtime.settings
     # Join the hub before the response starts: EventSource's `onopen` fires on the
@@ -74,38 +81,33 @@ async def event_stream(
     # The background task closes the subscription even if the body never runs.
     subscription = AsyncExitStack()
     sub = await subscription.enter_async_context(runtime.hubs.subscribe(record.sid, "sse", fps_limit or 30, resume))
-    return EventSourceResponse(
-        _sse_events(runtime, record.sid, sub, events, subscription),
-        ping=settings.sse_ping_s,
-        send_timeout=settings.send_timeout_s * settings.max_send_timeouts,
+    form = f"sse-{events}"
+    sid = record.sid
+    return SseResponse(
+        sub,
+        encode=lambda msg: msg.wire(form, lambda m: sse_frame(m, events)),
+        touch=lambda: runtime.directory.touch(sid),
+        ping_s=settings.sse_ping_s,
+        retry_ms=settings.sse_retry_ms,
+        send_timeout_s=settings.send_timeout_s * settings.max_send_timeouts,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         background=BackgroundTask(subscription.aclose),
     )
 
 
-async def _sse_events(
-    runtime: GatewayRuntime, sid: str, sub: ClientSubscription, naming: EventNaming, subscription: AsyncExitStack
-) -> AsyncIterator[ServerSentEvent | bytes]:
-    """The SSE frames of one client; each message is encoded once for all clients of its form."""
-    try:
-        yield ServerSentEvent(retry=runtime.settings.sse_retry_ms, comment="connected")
-        while True:
-            msg = await sub.next(IDLE_WAIT_S)
-            await runtime.touch(sid)
-            if msg is None:
-                continue
-            yield msg.wire(f"sse-{naming}", lambda m: sse_event(m, naming).encode())
-            if msg.kind == "closed":
-                return
-    finally:
-        await subscription.aclose()
+def sse_frame(msg: OutMessage, naming: EventNaming) -> bytes:
+    """The SSE bytes of a message (see the module docstring for the naming rule).
 
-
-def sse_event(msg: OutMessage, naming: EventNaming) -> ServerSentEvent:
-    """The SSE form of a message (see the module docstring for the naming rule)."""
+    The message's JSON bytes go in as they are (one `data:` line); only JSON that
+    spans lines takes the general encoder, which splits it into `data:` lines.
+    """
     name = NAMED[msg.kind] if naming == "named" or msg.kind == "closed" else None
     event_id = str(msg.event_id) if msg.event_id > 0 else None
-    return ServerSentEvent(data=msg.json_text(), event=name, id=event_id)
+    body = msg.json_bytes()
+    if _NEWLINES.search(body):
+        return ServerSentEvent(data=msg.json_text(), event=name, id=event_id).encode()
+    head = (f"id: {event_id}\r\n" if event_id else "") + (f"event: {name}\r\n" if name else "")
+    return b"".join((head.encode(), b"data: ", body, b"\r\n\r\n"))
 
 
 def _event_id(raw: str | None) -> int | None:
@@ -156,7 +158,7 @@ async def detection_socket(websocket: WebSocket, runtime: RuntimeDep) -> None:
 async def _end_implicit_session(runtime: GatewayRuntime, sid: str) -> None:
     """The socket was the session: end it (a failure is logged; expiry cleans up otherwise)."""
     try:
-        await janitor.end_session(runtime, sid, ErrorCode.SESSION_CLOSED)
+        await runtime.janitor.end_session(sid, ErrorCode.SESSION_CLOSED)
     except Exception as exc:  # NATS down or draining at shutdown
         log.warning("implicit session not ended", extra={"sid": sid, "error": repr(exc)})
 

@@ -98,7 +98,7 @@ async def process_frame(
     frame_id: Annotated[str | None, Query(max_length=MAX_FRAME_ID, description="For raw image bodies")] = None,
     timestamp: Annotated[float | None, Query(description="Capture time (s) for raw image bodies")] = None,
 ) -> UploadAccepted:
-    cap = upload_cap(runtime)
+    cap = upload_cap(runtime.intake)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if content_type in RAW_TYPES:
@@ -111,7 +111,7 @@ async def process_frame(
             data = decode_base64(frame.image_data, fid, cap)
             captured = capture_ns(frame.timestamp)
     except ApiError as exc:
-        count(runtime, record.sid, exc.code.value)
+        count(runtime.intake, record.sid, exc.code.value)
         raise
-    seq = await publish_frame(runtime, record, data, fid, captured)
+    seq = await publish_frame(runtime.intake, record, data, fid, captured)
     return UploadAccepted(frame_id=fid, seq=seq)

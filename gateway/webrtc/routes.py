@@ -83,7 +83,7 @@ async def _answer(record: SessionRecord, runtime: GatewayRuntime, request: Reque
     except InvalidOffer as exc:
         raise ApiError(400, ErrorCode.INVALID_SDP, str(exc)) from exc
     answer = await _relay(runtime, record.sid, sdp)
-    await runtime.touch(record.sid)
+    await runtime.directory.touch(record.sid)
     return AnswerOut(sdp=answer.sdp, ice_servers=_ice_servers(runtime, record))
 
 

@@ -1,9 +1,10 @@
 """The other two sources in real Chromium: a camera URL (MJPEG over HTTP) and an uploaded image.
 
-For a camera the page shows the MJPEG preview of the very frames the models
-saw and paints each frame with the boxes of the same `seq`: the test samples
-what is on screen and checks that every frame shown with fresh boxes carries
-its own result. The same session is then watched from a second page through
+For a camera opened with `?view=mjpeg` (the live WebRTC video is test_video's)
+the page shows the MJPEG preview of the very frames the models saw and paints
+each frame with the boxes of the same `seq`: the test samples what is on
+screen and checks that every frame shown with fresh boxes carries its own
+result. The same session is then watched from a second page through
 the wall-display deep link `/?session=<id>&token=<t>`.
 """
 
@@ -67,7 +68,7 @@ async def test_camera_url_preview_has_aligned_boxes_and_a_wall_display(
     frames = [jpeg_of(coco_dir / name) for name in CAMERA for _ in range(20)]  # each photo held for 2 s
     with MjpegServer(frames, fps=10) as camera:
         page = await new_page(browser)
-        await page.goto(stack.base_url + "/")
+        await page.goto(stack.base_url + "/?view=mjpeg")  # the analysed frames, not the live video (test_video)
         await page.check("input[name=source][value=url]")
         await page.fill("#camera-url", camera.url())
         await page.click("#start")
@@ -87,7 +88,7 @@ async def test_camera_url_preview_has_aligned_boxes_and_a_wall_display(
             assert created.status_code == 201, created.text
             session = created.json()
         wall = await new_page(browser)
-        await wall.goto(f"{stack.base_url}/?session={session['client_id']}&token={session['token']}")
+        await wall.goto(f"{stack.base_url}/?session={session['client_id']}&token={session['token']}&view=mjpeg")
         await wait_for(wall, "window.sightwire.drawn.count >= 5", 60, "wall display drawing results")
         assert await wall.evaluate("window.sightwire.mode") == "watch"
         await assert_aligned(wall)

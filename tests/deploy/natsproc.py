@@ -37,6 +37,10 @@ _MONITOR_LISTEN = re.compile(r"^http: 0\.0\.0\.0:\d+$", re.M)
 _CLUSTER_LISTEN = re.compile(r"^(\s+)listen: 0\.0\.0\.0:\d+$", re.M)
 
 
+_MQTT_LISTEN = "  host: 0.0.0.0\n  port: 1883"  # the MQTT listener (events for MQTT clients)
+_MQTT_LOCAL = "  host: 127.0.0.1\n  port: -1"
+
+
 def rewrite(conf: str, replacements: dict[re.Pattern[str] | str, str]) -> str:
     """Apply each replacement (a literal line or a line pattern), asserting it matches exactly once."""
     for old, new in replacements.items():
@@ -61,6 +65,7 @@ def local_compose_conf(conf: str, store: Path) -> str:
             CLIENT_LISTEN: "listen: 127.0.0.1:-1",
             _MONITOR_LISTEN: "http: 127.0.0.1:-1",
             "store_dir: /data": f'store_dir: "{store}"',
+            _MQTT_LISTEN: _MQTT_LOCAL,
         },
     )
 
@@ -75,6 +80,7 @@ def local_cluster_conf(conf: str, node: Path, cluster_ports: list[int], index: i
             "pid_file: /var/run/nats/nats.pid": f'pid_file: "{node / "nats.pid"}"',
             "store_dir: /data": f'store_dir: "{node / "jetstream"}"',
             _CLUSTER_LISTEN: rf"\g<1>listen: 127.0.0.1:{cluster_ports[index]}",
+            _MQTT_LISTEN: _MQTT_LOCAL,
         },
     )
     routes = _ROUTE.findall(conf)

@@ -13,7 +13,7 @@ import pytest
 
 from tests.deploy.manifests import COMPOSE_REQUIRED, compose_run
 
-SIGHTWIRE_SERVICES = ("gateway", "ingest", "detector", "depth")
+SIGHTWIRE_SERVICES = ("gateway", "ingest", "detector", "depth", "scene", "notifier")
 
 
 def test_compose_config_is_valid(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_gateway_is_published_on_8080_and_detector_has_two_replicas(compose: dic
     ports = services["gateway"]["ports"]
     assert [(p["published"], p["target"]) for p in ports] == [("8080", 8080)]
     assert services["detector"]["deploy"]["replicas"] == 2
-    for name in ("ingest", "detector", "depth"):
+    for name in ("ingest", "detector", "depth", "scene"):
         assert not services[name].get("ports"), f"{name} has nothing to publish"
 
 

@@ -42,7 +42,13 @@ from tests.deploy.manifests import (
 )
 from tests.deploy.natsproc import COMPOSE_NATS_CONF, client_port
 
-COMPOSE_COMPONENTS = {"gateway": "gateway", "ingest": "ingest", "detector": "worker", "depth": "worker"}
+COMPOSE_COMPONENTS = {
+    "gateway": "gateway",
+    "ingest": "ingest",
+    "detector": "worker",
+    "depth": "worker",
+    "scene": "worker",
+}
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 DEPLOY_README = REPO / "deploy" / "README.md"

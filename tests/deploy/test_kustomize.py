@@ -86,7 +86,7 @@ def test_validation_is_not_vacuous(rendered: dict[str, list[dict[str, Any]]]) ->
 def test_overlays_hold_the_required_objects(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for overlay, objects in rendered.items():
         kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
-        for name in ("gateway", "ingest", "detector", "depth"):
+        for name in ("gateway", "ingest", "detector", "depth", "scene"):
             assert ("Deployment", name) in kinds, (overlay, name)
             assert ("PodDisruptionBudget", name) in kinds, (overlay, name)
         assert ("StatefulSet", "nats") in kinds

@@ -7,7 +7,8 @@ client the `import time` the example forgot (it calls `time.time()`). The
 JavaScript clients run in real Chromium on a page served by the gateway (their
 relative URLs need that origin); the harness around them only supplies what
 the examples leave to the reader: `processDetections`, the image to send, and
-when to call `sendFrame`.
+when to call `sendFrame`. Results reach the gateway through the stand-in scene
+stage of this branch (tests/support/scene_stage.py) until workers/scene is merged.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tests.support.browser import browser_page
 from tests.support.gateway_app import gateway_settings, serving_gateway
 from tests.support.pipeline import jpeg_of, start_workers
 from tests.support.procs import ComponentRunner
+from tests.support.scene_stage import scene_stage
 
 PHOTO = "000000002261.jpg"  # one person
 SEED_HOST = "localhost:8080"
@@ -78,7 +80,7 @@ async def test_seed_websocket_javascript_client(
 ):
     ws_client, _rest_client = seed_blocks(shared_dir, "javascript")
     await start_workers(components, nc, ("detector", "depth"))
-    async with serving_gateway(gateway_settings(nats_server.url)) as (base, _app):
+    async with scene_stage(nc), serving_gateway(gateway_settings(nats_server.url)) as (base, _app):
         code = ws_client.replace(SEED_HOST, base.removeprefix("http://"))
         detections = await run_in_browser(base, harness(code, "ws.readyState === WebSocket.OPEN"), image_b64)
     assert "person" in labels(detections)
@@ -91,10 +93,10 @@ async def test_seed_rest_and_sse_javascript_client(
     _ws_client, rest_client = seed_blocks(shared_dir, "javascript")
     assert SEED_HOST not in rest_client  # relative URLs only: runs byte for byte
     await start_workers(components, nc, ("detector", "depth"))
-    async with serving_gateway(gateway_settings(nats_server.url)) as (base, app):
+    async with scene_stage(nc), serving_gateway(gateway_settings(nats_server.url)) as (base, app):
         code = harness(rest_client, "eventSource.readyState === EventSource.OPEN")
         detections = await run_in_browser(base, code, image_b64)
-        sessions = list(app.state.runtime.records.values())
+        sessions = list(app.state.runtime.directory.records.values())
     assert "person" in labels(detections)
     (session,) = sessions
     assert session.config.fps_limit == 15 and session.config.confidence_threshold == 0.6
@@ -108,7 +110,7 @@ async def test_seed_python_websockets_client(
     assert "time.time()" in client and "import time" not in client  # the example's one bug
     await start_workers(components, nc, ("detector", "depth"))
     (tmp_path / "test_frame.jpg").write_bytes(jpeg_of(coco_dir / PHOTO))
-    async with serving_gateway(gateway_settings(nats_server.url)) as (base, _app):
+    async with scene_stage(nc), serving_gateway(gateway_settings(nats_server.url)) as (base, _app):
         script = tmp_path / "seed_client.py"
         script.write_text("import time\n" + client.replace(SEED_HOST, base.removeprefix("http://")))
         proc = await asyncio.create_subprocess_exec(

@@ -16,12 +16,13 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from shared import subjects
-from shared.envelopes import Box, Detections, now_ns
+from shared.envelopes import now_ns
 from shared.natsserver import EmbeddedNatsServer
-from shared.subjects import ResultKind
+from tests.support import scene
 from tests.support.gateway_app import gateway_settings, poll_until, serving_gateway
 from tests.support.pipeline import jpeg_of, start_workers
 from tests.support.procs import ComponentRunner
+from tests.support.scene_stage import scene_stage
 
 PHOTO = "000000000139.jpg"  # person, chairs, TV
 
@@ -68,7 +69,7 @@ async def test_session_socket_frames_in_results_out_config_applied(
 ):
     await start_workers(components, nc, ("detector",))
     jpeg = jpeg_of(coco_dir / PHOTO)
-    async with serving_gateway(gateway_settings(nats_server.url)) as (base, _app):
+    async with scene_stage(nc), serving_gateway(gateway_settings(nats_server.url)) as (base, _app):
         sid, token = await create(base, confidence_threshold=0.5, enable_depth=False)
         async with websockets.connect(ws_url(base, f"/stream/sessions/{sid}/ws?token={token}")) as ws:
             await ws.send(frame(jpeg, "a1"))
@@ -90,17 +91,13 @@ async def test_msgpack_format_and_a_bearer_header(nats_server: EmbeddedNatsServe
         url = ws_url(base, f"/stream/sessions/{sid}/ws?format=msgpack")
         async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
             await poll_until(lambda: _clients(app, sid))
-            t = now_ns()
-            body = Detections(
-                sid=sid, seq=3, captured_at_ns=t, started_at_ns=t, finished_at_ns=t, worker="t", model="m",
-                width=320, height=240, boxes=[Box(0.1, 0.1, 0.5, 0.9, 0.8, 0, "person")], frame_id="x",
-            )  # fmt: skip
-            await js.publish(subjects.results(sid, ResultKind.DET), body.to_bytes())
+            body = scene.result(3, [scene.person(2)])
+            await scene.publish_scene(js, sid, 3, body)
             raw = await asyncio.wait_for(ws.recv(), 10)
     assert isinstance(raw, bytes)
     message = msgpack.unpackb(raw)
-    assert message["type"] == "detection_result" and message["data"]["frame_id"] == "x"
-    assert message["data"]["detections"][0]["bbox"] == [32.0, 24.0, 160.0, 216.0]
+    assert message == json.loads(body)  # the SCENE message, re-encoded as msgpack
+    assert message["data"]["detections"][0]["bbox"] == [160.0, 120.0, 320.0, 360.0]
 
 
 async def _clients(app: Any, sid: str) -> bool:
@@ -155,14 +152,14 @@ async def test_seed_detection_endpoint_runs_an_implicit_session(
 ):
     await start_workers(components, nc, ("detector",))
     jpeg = jpeg_of(coco_dir / PHOTO)
-    async with serving_gateway(gateway_settings(nats_server.url)) as (base, app):
+    async with scene_stage(nc), serving_gateway(gateway_settings(nats_server.url)) as (base, app):
         async with websockets.connect(ws_url(base, "/stream/detection?fps_limit=10")) as ws:
             await ws.send("{broken")
             error = await receive_json(ws)
             await ws.send(frame(jpeg, "d1"))
             data = await result_for(ws, "d1")
-            (sid,) = list(app.state.runtime.records)
-            assert app.state.runtime.records[sid].config.fps_limit == 10
+            (sid,) = list(app.state.runtime.directory.records)
+            assert app.state.runtime.directory.records[sid].config.fps_limit == 10
 
         async def session_gone() -> bool:
             kv = await js.key_value(subjects.SESSIONS_BUCKET)
@@ -197,14 +194,9 @@ async def test_a_reader_that_stops_reading_does_not_hold_back_others(
         stalling = websockets.connect(url, max_queue=1, close_timeout=0.5)
         async with stalling as stalled, websockets.connect(url) as reader:
             await poll_until(lambda: _n_clients(app, sid, 2))
-            t = now_ns()
-            boxes = [Box(0.01 * i, 0.1, 0.01 * i + 0.05, 0.9, 0.9, 0, "person") for i in range(50)]
+            people = [scene.person(i, x=6.4 * i) for i in range(50)]
             for seq in range(1, 301):
-                body = Detections(
-                    sid=sid, seq=seq, captured_at_ns=t, started_at_ns=t, finished_at_ns=t, worker="t", model="m",
-                    width=640, height=480, boxes=boxes,
-                )  # fmt: skip
-                await js.publish(subjects.results(sid, ResultKind.DET), body.to_bytes())
+                await scene.publish_scene(js, sid, seq, scene.result(seq, people))
             last = 0
             async with asyncio.timeout(20):
                 while last != 300:

@@ -94,3 +94,16 @@ def test_a_silent_camera_cannot_hang_the_thread() -> None:
         options = GrabOptions(Timeouts(open_s=1, read_s=1), jpeg_quality=80, max_side=1920)
         outcome = Grabber(target, options, CaptureControl(10), sink.emit, sink.skip).run()
     assert outcome.reason == "open_failed" and not sink.frames
+
+
+def test_video_tap_gets_every_frame_at_the_camera_rate_with_the_published_capture_time(media_dir: Path) -> None:
+    """The session analyses 5 of 10 fps; the video tap sees all 10, and analysed frames share their capture time."""
+    sink = Sink()
+    tapped: list[tuple[tuple[int, ...], int]] = []
+    control = CaptureControl(5, tap=lambda image, at_ns: tapped.append((image.shape, at_ns)))
+    outcome = Grabber(file_target(media_dir / "clip.mp4"), OPTIONS, control, sink.emit, sink.skip).run()
+    assert outcome.reason == "ended"
+    assert len(tapped) == CLIP_FRAMES and {shape for shape, _ in tapped} == {(240, 320, 3)}
+    assert len(sink.frames) + sink.skipped == CLIP_FRAMES and len(sink.frames) <= CLIP_FRAMES // 2 + 1
+    tapped_times = {at_ns for _, at_ns in tapped}
+    assert all(f.captured_at_ns in tapped_times for f in sink.frames)

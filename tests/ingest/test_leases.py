@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from nats.js.kv import KeyValue
 
-from ingest.leases import LeaseLost, LeaseStore, bucket_ttl
+from shared.leases import LeaseLost, LeaseStore, bucket_ttl
 from tests.ingest.conftest import LEASE_TTL_S, eventually
 
 

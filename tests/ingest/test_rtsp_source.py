@@ -57,5 +57,7 @@ async def test_rtsp_camera_resumes_after_the_server_restarts(
     resumed = traffic.frames["rtsp"][seen:]
     assert all(f.seq > last_seq for f in resumed)
     assert traffic.codes("rtsp").count(ErrorCode.SOURCE_LOST) == 1, "one SOURCE_LOST per drop"
+    await wait_for(lambda: ErrorCode.SOURCE_RESTORED in traffic.codes("rtsp"), 30, "SOURCE_RESTORED after the restart")
+    assert traffic.codes("rtsp") == [ErrorCode.SOURCE_LOST, ErrorCode.SOURCE_RESTORED], "the recovery reported once"
     record = await store.get("rtsp")
     assert record is not None and record[0].status == "active"

@@ -54,3 +54,8 @@ def test_event_kinds_are_one_subject_token() -> None:
     for bad in ("", "a.b", "Zone", "*", ">", "x" * 40):
         with pytest.raises(ValueError):
             subjects.events("abc", bad)
+
+
+def test_video_signalling_subject_is_one_token_per_ingest_instance() -> None:
+    assert subjects.ingest_video("host-42") == "sw.ingest.video.host-42"
+    assert subjects.ingest_video("a.b *>") == "sw.ingest.video.a_b___"  # dots and wildcards never split it

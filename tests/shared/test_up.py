@@ -76,7 +76,7 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path: Path, model_dir: Path, co
     try:
         wait_healthy(base, proc, 90)
         kids = children_of(proc.pid)
-        assert len(kids) >= 5  # nats-server + gateway + ingest + detector + depth
+        assert len(kids) >= 6  # nats-server + gateway + ingest + detector + depth + scene
         session = httpx.post(f"{base}/stream/sessions", json={"fps_limit": 5, "confidence_threshold": 0.3}).json()
         message = first_detection(base, session, (coco_dir / "000000000724.jpg").read_bytes(), 60)
         labels = [d["label"] for d in message["data"]["detections"]]  # type: ignore[index]
@@ -92,7 +92,7 @@ def test_up_runs_the_stack_and_stops_cleanly(tmp_path: Path, model_dir: Path, co
 async def test_up_with_an_external_nats_starts_no_broker(
     tmp_path: Path, model_dir: Path, nats_server: EmbeddedNatsServer
 ) -> None:
-    """SIGHTWIRE_NATS_URL set: the four components use that server; no nats-server is started."""
+    """SIGHTWIRE_NATS_URL set: the six components use that server; no nats-server is started."""
     port = free_port()
     env = os.environ | {
         "SIGHTWIRE_NATS_URL": nats_server.url,
@@ -114,6 +114,6 @@ async def test_up_with_an_external_nats_starts_no_broker(
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(proc.wait, 60)
     assert code == 0, (tmp_path / "up.log").read_text()[-3000:]
-    assert len(kids) == 4 and commands == {sys.executable}  # gateway, ingest, detector, depth; no broker
+    assert len(kids) == 6 and commands == {sys.executable}  # gateway, ingest, detector, depth, scene, notifier
     assert {"FRAMES", "RESULTS"} <= streams  # provisioned on the given server
     assert not (tmp_path / "cache" / "sightwire" / "nats").exists()

@@ -3,9 +3,12 @@
 A `ModelSpec` says everything the worker needs beyond the file itself: which
 decoder reads the output (`family`), how to build the input tensor (`InputSpec`),
 the labels and, for depth, which way the values point. Files resolve in a fixed
-order: `settings.model_dir`, then the user cache, then a verified download of
-the pinned URL (through `settings.model_mirror` when set). Specs without a
-pinned checksum are "bring your own file": never downloaded unverified.
+order: `settings.model_dir`, then the user cache, then the copies shipped inside
+the package (workers/models/default), then a verified download of the pinned
+URL (through `settings.model_mirror` when set). Specs without a pinned checksum
+are "bring your own file": never downloaded unverified. Models registered with
+`sightwire models add` live in the model store (workers/models/store.py) and
+shadow a built-in spec of the same name.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from workers.models import packaged
 from workers.models.download import DownloadError, fetch_verified, mirrored
 from workers.models.labels import COCO80
 from workers.settings import WorkerSettings
@@ -59,6 +63,7 @@ class ModelSpec:
     labels: tuple[str, ...] = ()
     larger_is_farther: bool = True
     output_index: int = 0  # which output the decoder reads (PyDNet: 0 = finest)
+    location: Path | None = None  # a registered model's file in the model store
 
     @property
     def pullable(self) -> bool:
@@ -109,27 +114,63 @@ SPECS: dict[str, ModelSpec] = {
 }
 
 
-def spec_of(name: str, task: Task | None = None) -> ModelSpec:
-    spec = SPECS.get(name)
+def spec_of(name: str, task: Task | None = None, settings: WorkerSettings | None = None) -> ModelSpec:
+    """The spec called `name`: a model registered in the store (with `settings`), else a built-in one."""
+    from workers.models import store  # store builds specs: imported here to keep the module graph acyclic
+
+    registered = store.load(settings.model_store_dir, name) if settings is not None else None
+    spec = registered or SPECS.get(name)
     if spec is None:
-        raise ModelError(f"unknown model {name!r}; known: {', '.join(sorted(SPECS))}")
+        known = sorted(SPECS) + (store.names(settings.model_store_dir) if settings is not None else [])
+        raise ModelError(
+            f"unknown model {name!r}; known: {', '.join(known)} (register your own with `sightwire models add PATH`)"
+        )
     if task is not None and spec.task != task:
         raise ModelError(f"model {name!r} is a {spec.task} model, not a {task} model")
     return spec
 
 
 def find_local(spec: ModelSpec, settings: WorkerSettings) -> Path | None:
-    """The first existing file in model_dir, then the cache; None if neither has it."""
+    """A registered model's file; else the first existing file in model_dir, then the cache,
+    then the package's own copy; None if none has it."""
+    if spec.location is not None:
+        return spec.location if spec.location.is_file() else None
     for folder in (settings.model_dir, settings.model_cache_dir):
         if folder is not None and (folder / spec.filename).is_file():
             return folder / spec.filename
-    return None
+    return packaged.path_of(spec.filename) if settings.model_packaged else None
+
+
+def places(spec: ModelSpec, settings: WorkerSettings) -> list[str]:
+    """Where `find_local` looks, in order, for a message that says so."""
+    if spec.location is not None:
+        return [str(spec.location)]
+    where = [f"SIGHTWIRE_MODEL_DIR={settings.model_dir}" if settings.model_dir else "SIGHTWIRE_MODEL_DIR (unset)"]
+    where.append(str(settings.model_cache_dir))
+    if settings.model_packaged:
+        where.append("the package's defaults")
+    return where
+
+
+def fix_for(spec: ModelSpec) -> str:
+    """What a user can do about a missing model file."""
+    if spec.location is not None:
+        return f"register it again: `sightwire models add PATH --name {spec.name}`"
+    fixes = [f"`sightwire models pull {spec.name}`"] if spec.pullable else []
+    fixes += [
+        f"set SIGHTWIRE_MODEL_DIR to a folder holding {spec.filename}",
+        f"`sightwire models add PATH --name {spec.name}`",
+    ]
+    return "fix: " + ", or ".join(fixes)
 
 
 def pull(spec: ModelSpec, settings: WorkerSettings) -> Path:
     """Download the pinned file into the cache, verified; raise ModelError if impossible."""
     if not spec.url or not spec.sha256:
-        raise ModelError(f"{spec.name}: no pinned download; put {spec.filename} in SIGHTWIRE_MODEL_DIR")
+        raise ModelError(
+            f"{spec.name}: {spec.filename} not found in {', '.join(places(spec, settings))} and it has no pinned "
+            f"download; {fix_for(spec)}"
+        )
     url = mirrored(spec.url, settings.model_mirror)
     log.info("downloading model", extra={"model": spec.name, "url": url})
     try:
@@ -143,16 +184,24 @@ def resolve(spec: ModelSpec, settings: WorkerSettings) -> Path:
     local = find_local(spec, settings)
     if local is not None:
         return local
+    if spec.location is not None:
+        raise ModelError(f"{spec.name}: registered file {spec.location} is missing; {fix_for(spec)}")
     if not settings.model_download:
-        raise ModelError(f"{spec.name}: {spec.filename} not in model_dir or cache, and downloads are off")
+        raise ModelError(
+            f"{spec.name}: {spec.filename} not found in {', '.join(places(spec, settings))}, "
+            f"and downloads are off; {fix_for(spec)}"
+        )
     return pull(spec, settings)
 
 
 def cli_list(settings: WorkerSettings) -> int:
     """`sightwire models list`: every known model, its task and where its file is."""
+    from workers.models import store
+
     configured = {settings.detector_model, settings.depth_model}
+    registered = {n: s for n in store.names(settings.model_store_dir) if (s := store.load(settings.model_store_dir, n))}
     print(f"{'name':<13} {'task':<9} {'family':<7} {'in use':<6} where")
-    for spec in SPECS.values():
+    for spec in {**SPECS, **registered}.values():
         local = find_local(spec, settings)
         where = str(local) if local else ("not found (pullable)" if spec.pullable else "not found (bring the file)")
         used = "yes" if spec.name in configured else ""
@@ -165,7 +214,7 @@ def cli_pull(settings: WorkerSettings, names: list[str]) -> int:
     failed = False
     for name in names or [settings.detector_model, settings.depth_model]:
         try:
-            spec = spec_of(name)
+            spec = spec_of(name, settings=settings)
             local = find_local(spec, settings)
             path = local if local is not None else pull(spec, settings)
         except ModelError as exc:

@@ -39,6 +39,8 @@ export const api = {
   iceConfig: (s) => call("GET", sessionPath(s.sid, "/webrtc"), { token: s.token }),
   offer: (s, sdp, signal) =>
     call("POST", sessionPath(s.sid, "/webrtc"), { token: s.token, json: { sdp, type: "offer" }, signal }),
+  video: (s, sdp, signal) =>
+    call("POST", sessionPath(s.sid, "/video"), { token: s.token, json: { sdp, type: "offer" }, signal }),
   upload: (s, blob, frameId, timestampS) => {
     const query = new URLSearchParams({ frame_id: frameId, timestamp: String(timestampS) });
     return call("POST", `/stream/process/${encodeURIComponent(s.sid)}?${query}`, {

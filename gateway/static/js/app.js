@@ -3,13 +3,16 @@
 // the results stream and the view; everything it knows is mirrored into
 // `window.sightwire` so that people (devtools) and tests can inspect it.
 // Deep links: `/?source=webcam&autostart=1` starts at once;
-// `/?session=<id>&token=<t>` watches an existing session (a wall display).
+// `/?session=<id>&token=<t>` watches an existing session (a wall display). A camera is shown as its
+// live video over WebRTC (video.js), or with `view=mjpeg` as the MJPEG preview of the analysed frames.
 
 import { api, previewUrl } from "./api.js";
 import { FileSource } from "./files.js";
 import { readMjpeg } from "./mjpeg.js";
 import { openResults } from "./results.js";
+import { SceneEditor } from "./scene.js";
 import { fmtMs, RateMeter, Rolling } from "./stats.js";
+import { CameraVideo, SyncView } from "./video.js";
 import { AlignedView, canGrabVideoFrames, grabVideoFrames, LiveView } from "./views.js";
 import { openCamera, WebcamLink } from "./webcam.js";
 
@@ -40,6 +43,7 @@ const state = {
   errors: [],
   reconnects: 0,         // WebRTC peer connections rebuilt after a failure
   matchGapsMs: [],       // aligned webcam: capture-time gap between each result and the frame it was put on
+  video: null,           // camera video over WebRTC: {instance, fps, reconnects, fallback, delays, exact, predicted}
 };
 window.sightwire = state;
 
@@ -104,7 +108,34 @@ class Controller {
     if (!url) throw new Error("Enter a camera URL (rtsp://… or http://…).");
     const type = /^rtsps?:/i.test(url) ? "rtsp" : "http";
     await this.openSession({ type, url });
-    this.startPreview();
+    if (wantsPreview()) this.startPreview();
+    else await this.startCameraVideo();
+  }
+
+  /** A camera session: its video over WebRTC from the camera's owner; the MJPEG preview if that fails. */
+  async startCameraVideo() {
+    this.show({ video: true, picture: false });
+    state.view = "video";
+    this.view = new SyncView(el.video, el.overlay, { align: el.align.checked });
+    state.video = { instance: null, fps: 0, reconnects: 0, fallback: null, delays: [], exact: 0, predicted: 0 };
+    const link = new CameraVideo(this.session, el.video, {
+      onState: setConnection,
+      onMessage: showMessage,
+      onFrame: (f) => {
+        this.view?.addFrame?.(f);
+        if (f.captureMs != null) state.video.delays.push(Math.round(f.displayAtMs - f.captureMs));
+        if (state.video.delays.length > 2000) state.video.delays.shift();
+      },
+      onFallback: (why) => {
+        state.video.fallback = why;
+        this.source = null;
+        showMessage(`Live video unavailable: ${why}. Showing the analysed frames (MJPEG preview) instead.`, "info");
+        this.startPreview();
+      },
+    });
+    this.source = link;
+    this.view.link = link;
+    await link.start();
   }
 
   async startFile(file) {
@@ -131,7 +162,8 @@ class Controller {
     this.session.source = stats.source;
     showConfig(stats.config);
     this.afterSession();
-    this.startPreview();
+    if (["rtsp", "http", "file", "usb"].includes(stats.source?.type) && !wantsPreview()) await this.startCameraVideo();
+    else this.startPreview();
     setRunning(true);
   }
 
@@ -147,10 +179,12 @@ class Controller {
     el.sid.textContent = `session ${this.session.sid}`;
     this.results = openResults(this.session, {
       onResult: (r) => this.onResult(r),
-      onError: (e) => showMessage(`${e.error_code}: ${e.error}`, "error"),
+      onError: (e) => showMessage(`${e.error_code}: ${e.error}`, e.error_code === "SOURCE_RESTORED" ? "info" : "error"),
       onState: (s) => (state.results = s),
       onClosed: (c) => this.onClosed(c),
+      onEvent: (e) => scene.addEvent(e),
     });
+    scene.attach(this.session);
     this.statsTimer = setInterval(() => this.pollStats(), 2000);
   }
 
@@ -201,6 +235,8 @@ class Controller {
       drawn.boxes = out.boxes;
       drawn.stale = Boolean(out.stale);
       drawn.frameSeq = out.frameSeq ?? null;
+      drawn.frameCaptureMs = out.frameCaptureMs ?? null;
+      drawn.resultCaptureMs = out.resultCaptureMs ?? null;
       if (out.result) drawn.seq = out.result.seq;
       if (out.latencyMs != null) {
         drawn.count += 1;
@@ -239,6 +275,13 @@ class Controller {
     });
     state.reconnects = this.source?.reconnects ?? state.reconnects;
     state.matchGapsMs = this.view?.matchGaps?.() ?? [];
+    if (state.video && this.source instanceof CameraVideo) {
+      Object.assign(state.video, { instance: this.source.instance, fps: this.source.fps.rate(), reconnects: this.source.reconnects });
+      Object.assign(state.video, { exact: this.view?.exactDraws ?? 0, predicted: this.view?.predictedDraws ?? 0 });
+      state.video.knownShare = this.view?.knownShare?.() ?? 0;
+      this.view?.adjustDelay?.();
+    }
+    $("s-vfps").textContent = state.video && !state.video.fallback ? state.video.fps.toFixed(1) : "–";
     const s = state.stats;
     $("s-fps").textContent = this.view ? s.fps.toFixed(1) : "–";
     $("s-p50").textContent = fmtMs(s.p50);
@@ -255,6 +298,7 @@ class Controller {
     try {
       const out = await api.patchConfig(this.session, changes);
       this.session.config = state.config = out.config;
+      scene.setConfig(out.config);
       if (changes.fps_limit) this.source?.setFps?.(changes.fps_limit);
       this.source?.refresh?.();
     } catch (err) {
@@ -264,6 +308,7 @@ class Controller {
 
   async stop({ keepSession = false } = {}) {
     clearInterval(this.statsTimer);
+    scene.detach();
     this.stopGrab();
     this.stopGrab = () => {};
     this.results?.close();
@@ -280,6 +325,11 @@ class Controller {
     this.watching = false;
     setConnection("idle");
   }
+}
+
+/** `?view=mjpeg`: show the frames the models saw (MJPEG preview) instead of the camera's live video. */
+function wantsPreview() {
+  return new URLSearchParams(location.search).get("view") === "mjpeg";
 }
 
 function setConnection(value) {
@@ -381,8 +431,18 @@ function deepLink(app) {
   }
 }
 
+const scene = new SceneEditor({
+  canvas: $("zones"),
+  stage: el.stage,
+  panel: $("scene"),
+  frameSize: () => state.lastResult || state.session?.frameSize,
+  onConfig: (config) => app.session && (app.session.config = state.config = config),
+  onMessage: showMessage,
+});
 const app = new Controller();
 bind(app);
 deepLink(app);
 requestAnimationFrame(() => app.draw());
 setInterval(() => app.updateStats(), 500);
+// For tests and devtools: the camera video's decoded-frame count (RTCPeerConnection getStats).
+state.videoFramesDecoded = () => (app.source instanceof CameraVideo ? app.source.framesDecoded() : Promise.resolve(0));

@@ -6,7 +6,7 @@
 
 import { eventsUrl } from "./api.js";
 
-export function openResults(session, { onResult, onError, onState, onClosed }) {
+export function openResults(session, { onResult, onError, onState, onClosed, onEvent }) {
   const source = new EventSource(eventsUrl(session));
   source.onopen = () => onState("open");
   source.onerror = () => onState(source.readyState === EventSource.CLOSED ? "closed" : "reconnecting");
@@ -14,7 +14,9 @@ export function openResults(session, { onResult, onError, onState, onClosed }) {
     const message = JSON.parse(event.data);
     if (message.type === "detection_result") onResult(message.data, Date.now());
     else if (message.type === "error") onError(message);
+    else if (message.type === "event") onEvent?.(message.event);
   };
+  source.addEventListener("event", (event) => onEvent?.(JSON.parse(event.data).event));  // named variant
   source.addEventListener("session_closed", (event) => {
     source.close();
     onState("closed");

@@ -58,7 +58,10 @@ def mirror() -> Iterator[Mirror]:
 
 @pytest.fixture
 def settings(tmp_path: Path, mirror: Mirror) -> WorkerSettings:
-    return WorkerSettings(model_dir=None, model_cache_dir=tmp_path / "cache", model_mirror=mirror.url)
+    # the package's own copies would answer first: these tests are about the download step
+    return WorkerSettings(
+        model_dir=None, model_cache_dir=tmp_path / "cache", model_mirror=mirror.url, model_packaged=False
+    )
 
 
 def test_mirror_replaces_the_origin_and_keeps_the_path() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -41,7 +42,33 @@ def test_missing_unpinned_model_is_never_downloaded(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no pinned download"):
         resolve(spec_of("yolov8n"), settings)
     with pytest.raises(ModelError, match="downloads are off"):
-        resolve(spec_of("yolox_nano"), settings.model_copy(update={"model_download": False}))
+        resolve(spec_of("yolox_nano"), settings.model_copy(update={"model_download": False, "model_packaged": False}))
+
+
+def test_packaged_defaults_come_after_model_dir_and_cache(tmp_path: Path, model_dir: Path) -> None:
+    """No SIGHTWIRE_MODEL_DIR, an empty cache, downloads off: the package's own verified copies answer."""
+    settings = WorkerSettings(model_dir=None, model_cache_dir=tmp_path, model_download=False)
+    for name in ("yolox_nano", "pydnet"):
+        spec = spec_of(name)
+        path = resolve(spec, settings)
+        assert path.parent.name == "default" and path.parent.parent.name == "models"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == spec.sha256
+    shutil.copy(model_dir / "pydnet.tflite", tmp_path / "pydnet.tflite")
+    assert resolve(spec_of("pydnet"), settings) == tmp_path / "pydnet.tflite"  # the cache comes first
+
+
+def test_empty_model_dir_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGHTWIRE_MODEL_DIR", "")
+    assert WorkerSettings().model_dir is None
+
+
+def test_missing_model_message_names_places_and_fix(tmp_path: Path) -> None:
+    settings = WorkerSettings(model_dir=tmp_path / "mine", model_cache_dir=tmp_path / "cache")
+    with pytest.raises(ModelError) as caught:
+        resolve(spec_of("yolov8n"), settings)
+    text = str(caught.value)
+    assert str(tmp_path / "mine") in text and str(tmp_path / "cache") in text and "package's defaults" in text
+    assert "sightwire models add PATH --name yolov8n" in text and "\n" not in text
 
 
 def test_cli_list_shows_where_each_model_is(

@@ -17,8 +17,11 @@ from geometry wherever we can get them:
    overrides both when a depth map is available.
 Otherwise `distance_m` is None and `distance_source` is "none".
 
-Everything here is pure and cheap (numpy on a grid of about 80x56); the hub
-calls it off the event loop. Error bounds are in the project README.
+Everything here is pure and cheap (numpy on a grid of about 80x56); the scene
+stage calls it off the event loop, with the detection's capture time as `now_s`
+so that a replay after failover fuses exactly as the first pass did. Error
+bounds are in the project README. (Moved here from the gateway: the scale is
+per-session state that depends on frame order, so it has one owner.)
 """
 
 from __future__ import annotations
@@ -142,6 +145,15 @@ class ScaleEstimator:
         self.max_age_s = max_age_s
         self._log_scale: float | None = None
         self._updated_at = -math.inf
+
+    def state(self) -> dict[str, float | None]:
+        """The smoothed scale and when it was last fitted, for the session checkpoint."""
+        return {"log_scale": self._log_scale, "updated_at": None if math.isinf(self._updated_at) else self._updated_at}
+
+    def restore(self, state: dict[str, float | None]) -> None:
+        log_scale, updated_at = state.get("log_scale"), state.get("updated_at")
+        self._log_scale = float(log_scale) if log_scale is not None else None
+        self._updated_at = float(updated_at) if updated_at is not None else -math.inf
 
     def update(self, ratios: list[float], now_s: float) -> None:
         usable = [r for r in ratios if r > 0 and math.isfinite(r)]

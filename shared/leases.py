@@ -1,7 +1,8 @@
-"""Camera ownership through the sw-leases KV bucket (TTL = lease_ttl_s).
+"""Ownership of a session by one instance, through a KV bucket with a TTL.
 
-Exactly one ingest instance may pull a camera, or the pipeline would see
-every frame twice. The owner is whoever managed to *create* the key `<sid>`
+Used by ingest (sw-leases: exactly one instance pulls a camera, or the
+pipeline would see every frame twice) and by the scene stage (sw-scene-leases:
+exactly one instance holds a session's tracker and zone state). The owner is whoever managed to *create* the key `<sid>`
 (create-if-absent is atomic in JetStream). It keeps the lease alive by
 updating it with compare-and-set on the revision it last wrote; if that fails,
 someone else holds the key (ours expired meanwhile) and the owner must stop
@@ -89,5 +90,5 @@ async def bucket_ttl(kv: KeyValue, fallback_s: float) -> float:
     except TRANSIENT:
         return fallback_s
     if ttl and ttl != fallback_s:
-        log.warning("sw-leases TTL differs from lease_ttl_s; using the bucket's", extra={"bucket_ttl_s": ttl})
+        log.warning("lease bucket TTL differs from the setting; using the bucket's", extra={"bucket_ttl_s": ttl})
     return float(ttl) if ttl else fallback_s

@@ -1,4 +1,4 @@
-"""Distance fusion as pure functions: pinhole priors, depth sampling, the scale fit, calibration."""
+"""Distance fusion of the scene stage as pure functions: pinhole priors, depth sampling, the scale fit, calibration."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from gateway.fusion import (
+from shared.envelopes import DepthMap
+from shared.sessions import Calibration
+from workers.scene.fusion import (
     Camera,
     DepthGrid,
     ScaleEstimator,
@@ -18,8 +20,6 @@ from gateway.fusion import (
     is_cut_off,
     prior_distance,
 )
-from shared.envelopes import DepthMap
-from shared.sessions import Calibration
 
 
 def grid_of(values: np.ndarray, larger_is_farther: bool = True) -> DepthGrid:
@@ -132,3 +132,12 @@ def test_scale_is_smoothed_and_forgotten_when_stale():
     assert scale.scale(12) is None
     scale.update([3.0], now_s=30)  # a stale scale restarts instead of averaging
     assert scale.scale(30) == pytest.approx(3.0)
+
+
+def test_scale_state_survives_a_checkpoint():
+    scale = ScaleEstimator(alpha=0.5, max_age_s=10)
+    scale.update([2.0], now_s=100.0)
+    restored = ScaleEstimator(alpha=0.5, max_age_s=10)
+    restored.restore(scale.state())
+    assert restored.scale(105.0) == pytest.approx(2.0)
+    assert ScaleEstimator().state() == {"log_scale": None, "updated_at": None}

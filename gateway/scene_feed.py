@@ -1,0 +1,115 @@
+"""The hubs' source on NATS: a session's SCENE (`sw.scene.<sid>`) and EVENTS (`sw.events.<sid>.>`).
+
+One `NatsLiveFeed` per session hub: two ordered ephemeral JetStream consumers
+that start at new messages (ordered consumers recreate themselves after a gap
+or a reconnect, so the hub sees every message in stream order), merged into
+one iterator through a small bounded queue. SCENE messages keep their stream
+sequence as the event id (the SSE `id:`); events get none. A message read
+while newer ones of the session already wait in the stream (the consumer's
+`num_pending`; a gateway short of CPU falls behind) is marked `superseded`,
+so that the hub can skip a result nobody will see rather than wake every
+viewer for it. Resume reads go through `gateway.replay`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from nats.js import JetStreamContext, api
+
+from gateway import replay
+from gateway.fanout import OutMessage
+from gateway.messages import parse_message
+from shared import subjects
+
+log = logging.getLogger(__name__)
+
+IDLE_HEARTBEAT_S = 5.0
+QUEUE_SIZE = 256
+STOP_TIMEOUT_S = 2.0
+_ENDED = object()
+
+
+class NatsLiveFeed:
+    """SCENE then EVENTS of one session, merged; `messages()` ends when a subscription fails."""
+
+    def __init__(self, sid: str, subs: list[Any]) -> None:
+        self.sid = sid
+        self.dropped = 0  # bodies that were not client messages
+        self._subs = subs
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
+        self._readers = [asyncio.create_task(self._read(s), name=f"feed-{sid}") for s in subs]
+
+    async def _read(self, psub: Any) -> None:
+        try:
+            async for msg in psub.messages:
+                out = await parse_message(msg.data, msg.metadata.sequence.stream)
+                if out is None:
+                    self.dropped += 1
+                    continue
+                out.superseded = bool(msg.metadata.num_pending)
+                await self._queue.put(out)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the NATS subscription failed
+            log.warning("scene subscription failed", extra={"sid": self.sid, "error": repr(exc)})
+        await self._queue.put(_ENDED)
+
+    async def messages(self) -> AsyncIterator[OutMessage]:
+        while True:
+            item = await self._queue.get()
+            if item is _ENDED:
+                return
+            yield item
+
+    async def close(self) -> None:
+        for task in self._readers:
+            task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self._readers, return_exceptions=True), STOP_TIMEOUT_S)
+        for psub in self._subs:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(psub.unsubscribe(), STOP_TIMEOUT_S)
+
+
+class NatsSceneFeed:
+    """Opens live feeds and resume reads on SCENE/EVENTS (`gateway.ports.SceneFeed`)."""
+
+    def __init__(self, js: JetStreamContext, replay_batch: int, replay_max_events: int) -> None:
+        self.js = js
+        self.replay_batch = replay_batch
+        self.replay_max_events = replay_max_events
+
+    async def open(self, sid: str) -> NatsLiveFeed:
+        subs = []
+        try:
+            for subject, stream in (
+                (subjects.scene(sid), subjects.SCENE_STREAM),
+                (subjects.session_events(sid), subjects.EVENTS_STREAM),
+            ):
+                subs.append(await self._subscribe(subject, stream))
+        except BaseException:
+            for psub in subs:
+                with contextlib.suppress(Exception):
+                    await psub.unsubscribe()
+            raise
+        return NatsLiveFeed(sid, subs)
+
+    async def _subscribe(self, subject: str, stream: str) -> Any:
+        return await self.js.subscribe(
+            subject,
+            stream=stream,
+            ordered_consumer=True,
+            deliver_policy=api.DeliverPolicy.NEW,
+            idle_heartbeat=IDLE_HEARTBEAT_S,
+        )
+
+    async def resumable(self, last_event_id: int) -> bool:
+        return await replay.resumable(self.js, last_event_id)
+
+    def replay(self, sid: str, after: int) -> AsyncIterator[OutMessage]:
+        return replay.scene_after(self.js, sid, after, self.replay_batch, self.replay_max_events)

@@ -1,0 +1,107 @@
+"""`POST /stream/sessions/{id}/video`: a viewer's SDP offer in, the camera owner's answer out (DESIGN §9).
+
+A camera session's video comes from the ingest instance that pulls the camera,
+whichever gateway replica the page talks to. The gateway reads the camera's
+lease in sw-leases to learn the owner and relays the offer with NATS
+request/reply on that instance's own subject (`sw.ingest.video.<instance>`,
+no queue group: any other instance would have no frames to send). No lease
+(the camera is between owners, e.g. after its owner died and before the TTL
+let another claim it), no responder or no answer in time are all 503/504
+`WEBRTC_UNAVAILABLE`: the page retries, and that retry is the failover.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import nats.errors
+from fastapi import APIRouter, Request
+from nats.js.errors import KeyNotFoundError
+from pydantic import BaseModel, Field
+
+from gateway.deps import AuthorizedSession, RuntimeDep
+from gateway.errors import ApiError, error_responses
+from gateway.runtime import GatewayRuntime
+from gateway.webrtc.routes import BODY_CAP, OfferIn, _ice_servers, _parse_offer, _read_capped
+from gateway.webrtc.sdp import InvalidOffer, check_offer
+from shared import subjects
+from shared.errors import EnvelopeError, ErrorCode
+from shared.webrtc import WebRtcAnswer, WebRtcOffer
+
+router = APIRouter(tags=["webrtc"])
+
+_REPLY_STATUS = {
+    ErrorCode.INVALID_SDP.value: 400,
+    ErrorCode.NOT_FOUND.value: 404,
+    ErrorCode.SESSION_CLOSED.value: 404,
+    ErrorCode.RATE_LIMITED.value: 429,
+}
+
+
+class VideoAnswerOut(BaseModel):
+    sdp: str
+    type: Literal["answer"] = "answer"
+    ice_servers: list[dict[str, Any]] = Field(description="`RTCIceServer` list for the page (TURN with credentials).")
+    instance: str = Field(description="The ingest instance that serves this camera now (diagnostics).")
+
+
+@router.post(
+    "/stream/sessions/{client_id}/video",
+    response_model=VideoAnswerOut,
+    summary="Watch a camera session's video over WebRTC: SDP offer in, answer out",
+    responses=error_responses(400, 401, 403, 404, 422, 429, 503, 504),
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": OfferIn.model_json_schema()}}}
+    },
+)
+async def post_video_offer(record: AuthorizedSession, runtime: RuntimeDep, request: Request) -> VideoAnswerOut:
+    try:
+        offer = _parse_offer(await _read_capped(request, BODY_CAP))
+        if not record.source.pulled:
+            raise ApiError(400, ErrorCode.VALIDATION_ERROR, f"a {record.source.type} session has no camera video")
+        if record.status != "active":
+            raise ApiError(404, ErrorCode.SESSION_CLOSED, f"session is {record.status}")
+        try:
+            sdp = check_offer(offer.sdp, offer.type)
+        except InvalidOffer as exc:
+            raise ApiError(400, ErrorCode.INVALID_SDP, str(exc)) from exc
+        answer = await _relay(runtime, record.sid, sdp)
+    except ApiError as exc:
+        runtime.counters[f"video.{exc.code.value}"] += 1
+        raise
+    runtime.counters["video.answered"] += 1
+    return VideoAnswerOut(sdp=answer.sdp, ice_servers=_ice_servers(runtime, record), instance=answer.instance)
+
+
+async def _owner(runtime: GatewayRuntime, sid: str) -> str:
+    try:
+        kv = await runtime.js.key_value(subjects.LEASES_BUCKET)
+        entry = await kv.get(sid)
+    except KeyNotFoundError:
+        entry = None
+    except (TimeoutError, nats.errors.Error) as exc:
+        raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "NATS unavailable") from exc
+    if entry is None or not entry.value:
+        raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "the camera has no owner right now; retry shortly")
+    return entry.value.decode(errors="replace")
+
+
+async def _relay(runtime: GatewayRuntime, sid: str, sdp: str) -> WebRtcAnswer:
+    owner = await _owner(runtime, sid)
+    timeout = runtime.settings.webrtc_offer_timeout_s
+    try:
+        msg = await runtime.nc.request(subjects.ingest_video(owner), WebRtcOffer(sid=sid, sdp=sdp).to_bytes(), timeout)
+    except nats.errors.NoRespondersError as exc:
+        raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "the camera's owner is not answering; retry shortly") from exc
+    except TimeoutError as exc:
+        raise ApiError(504, ErrorCode.WEBRTC_UNAVAILABLE, f"no video answer within {timeout:.0f} s") from exc
+    except nats.errors.Error as exc:
+        raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "NATS unavailable") from exc
+    try:
+        answer = WebRtcAnswer.from_bytes(msg.data)
+    except EnvelopeError as exc:
+        raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "unreadable answer from ingest") from exc
+    if not answer.ok:
+        code = ErrorCode.__members__.get(answer.code or "", ErrorCode.WEBRTC_UNAVAILABLE)
+        raise ApiError(_REPLY_STATUS.get(code.value, 503), code, answer.message or "video refused")
+    return answer

@@ -1,0 +1,82 @@
+"""The lean SSE response with an in-memory ASGI peer: frames, a client that leaves, a client that stalls."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.background import BackgroundTask
+
+from gateway.fanout import ClientSubscription, OutMessage
+from gateway.routes.streams import sse_frame
+from gateway.sse import SseResponse
+from tests.support import scene
+
+SCOPE = {"type": "http", "method": "GET"}
+
+
+def response(sub: ClientSubscription, closed: list[bool], send_timeout_s: float = 5.0) -> SseResponse:
+    async def touch() -> None:
+        return None
+
+    async def on_close() -> None:
+        closed.append(True)
+
+    return SseResponse(
+        sub,
+        lambda m: m.wire("sse-message", lambda x: sse_frame(x, "message")),
+        touch,
+        ping_s=15,
+        retry_ms=2000,
+        send_timeout_s=send_timeout_s,
+        background=BackgroundTask(on_close),
+    )
+
+
+async def test_frames_are_the_shared_bytes_and_a_leaving_client_ends_the_response():
+    sub = ClientSubscription("s", "sse", 30, 30, 4)
+    sent: list[dict[str, Any]] = []
+    left = asyncio.Event()
+    closed: list[bool] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        await left.wait()
+        return {"type": "http.disconnect"}
+
+    task = asyncio.create_task(response(sub, closed)(SCOPE, receive, send))
+    body = scene.result(1)
+    sub.offer(OutMessage.from_json(7, body))
+    async with asyncio.timeout(5):
+        while len(sent) < 3:
+            await asyncio.sleep(0.01)
+    left.set()
+    await asyncio.wait_for(task, 5)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    assert dict(sent[0]["headers"])[b"content-type"].startswith(b"text/event-stream")
+    assert sent[1]["body"] == b": connected\r\nretry: 2000\r\n\r\n"
+    assert sent[2]["body"] == b"id: 7\r\ndata: " + body + b"\r\n\r\n"
+    assert closed == [True]  # the background task (closing the subscription) ran
+
+
+async def test_a_send_that_never_completes_ends_the_stream_within_two_timeouts():
+    sub = ClientSubscription("s", "sse", 30, 30, 4)
+    closed: list[bool] = []
+    stalled = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        if message.get("body", b"").startswith(b"id:"):
+            stalled.set()
+            await asyncio.Event().wait()  # the client stopped reading: the write never drains
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    task = asyncio.create_task(response(sub, closed, send_timeout_s=0.2)(SCOPE, receive, send))
+    sub.offer(OutMessage.from_json(1, scene.result(1)))
+    await asyncio.wait_for(stalled.wait(), 5)
+    await asyncio.wait_for(task, 5)  # ended by the send watch, not by the client
+    assert closed == [True]

@@ -1,0 +1,113 @@
+"""The reorder window on its own: order, the size bound, the time bound, late and duplicate results."""
+
+from __future__ import annotations
+
+from workers.scene.reorder import Entry, ReorderWindow
+
+
+def det(seq: int, results_seq: int | None = None) -> Entry:
+    return Entry(seq, results_seq if results_seq is not None else seq, "det", b"")
+
+
+def err(seq: int) -> Entry:
+    return Entry(seq, 1000 + seq, "error", b"")
+
+
+def started(size: int, max_wait_s: float) -> ReorderWindow:
+    """A window that has applied seq 0 (a fresh one waits for the time bound before its first)."""
+    window = ReorderWindow(size, max_wait_s)
+    window.restore(0, [], 0.0)
+    return window
+
+
+def feed(window: ReorderWindow, entries: list[Entry], now_s: float = 0.0) -> tuple[list[int], list[str | None]]:
+    out: list[int] = []
+    reasons: list[str | None] = []
+    for e in entries:
+        ready, reason = window.offer(e, now_s)
+        out += [r.seq for r in ready]
+        reasons.append(reason)
+    return out, reasons
+
+
+def test_swapped_neighbours_come_out_in_order():
+    window = started(4, 10)
+    out, reasons = feed(window, [det(1), det(3), det(2), det(5), det(4)])
+    assert out == [1, 2, 3, 4, 5] and reasons == [None] * 5 and len(window) == 0
+
+
+def test_the_first_result_waits_for_an_earlier_one_until_the_time_bound():
+    window = ReorderWindow(size=4, max_wait_s=0.2)
+    assert feed(window, [det(2)], now_s=0.0)[0] == []
+    assert [e.seq for e in window.release(0.1)] == []
+    assert [e.seq for e in window.release(0.25)] == [2]
+    assert window.next_due_s() is None
+
+
+def test_a_full_window_gives_up_on_the_gap_and_a_later_arrival_is_late():
+    window = started(2, 60)
+    out, _ = feed(window, [det(1), det(3), det(4), det(5)])
+    assert out == [1, 3, 4, 5]  # 2 never came within the window
+    out, reasons = feed(window, [det(2)])
+    assert out == [] and reasons == ["late"]
+    out, reasons = feed(window, [det(5)])
+    assert reasons == ["late"]
+
+
+def test_a_duplicate_waiting_seq_is_refused():
+    window = started(4, 60)
+    feed(window, [det(1), det(3)])
+    _, reasons = feed(window, [det(3, results_seq=99)])
+    assert reasons == ["duplicate"]
+
+
+def test_errors_keep_their_place_and_are_never_dropped():
+    window = started(4, 60)
+    out, reasons = feed(window, [det(1), err(3), det(2), err(1), err(0)])
+    assert out == [1, 2, 3, 1, 0] and reasons == [None] * 5
+
+
+def test_no_window_means_no_waiting():
+    window = ReorderWindow(size=0, max_wait_s=60)
+    out, reasons = feed(window, [det(3), det(1), det(4)])
+    assert out == [3, 4] and reasons == [None, "late", None]
+
+
+def test_restore_continues_with_the_waiting_entries():
+    window = started(4, 60)
+    feed(window, [det(1), det(3), det(4)])
+    saved_last, saved_waiting = window.last_seq, window.waiting()
+    fresh = ReorderWindow(size=4, max_wait_s=60)
+    fresh.restore(saved_last, saved_waiting, now_s=0.0)
+    out, _ = feed(fresh, [det(2)])
+    assert out == [2, 3, 4]
+
+
+def test_millisecond_seqs_in_order_never_wait_and_a_swap_is_fixed():
+    """Seqs seeded from the wall clock step by ~100 at 10 fps (shared/sequence.py)."""
+    window = ReorderWindow(size=4, max_wait_s=60)
+    window.restore(900, [], 0.0, gaps=[100, 101, 99])
+    out, _ = feed(window, [det(1000), det(1101), det(1199)])
+    assert out == [1000, 1101, 1199]
+    out, _ = feed(window, [det(1400)])  # 1300 is still at the other detector
+    assert out == [] and len(window) == 1
+    out, _ = feed(window, [det(1300)])
+    assert out == [1300, 1400]
+
+
+def test_a_dropped_frame_holds_the_next_one_only_until_the_time_bound():
+    window = ReorderWindow(size=4, max_wait_s=0.2)
+    window.restore(1000, [], 0.0, gaps=[100] * 5)
+    assert feed(window, [det(1200)], now_s=0.0)[0] == []  # 1100 was dropped as stale
+    assert [e.seq for e in window.release(0.25)] == [1200]
+    assert feed(window, [det(1300)], now_s=0.3)[0] == [1300]
+
+
+def test_the_typical_gap_is_learnt_from_the_stream():
+    window = ReorderWindow(size=8, max_wait_s=0.2)
+    window.restore(0, [], 0.0)
+    for n, seq in enumerate([100, 200, 300], start=1):  # the first steps wait for the time bound
+        feed(window, [det(seq)], now_s=n)
+        window.release(n + 0.3)
+    assert window.gaps() == [100, 100, 100]
+    assert feed(window, [det(400)], now_s=10)[0] == [400]  # now in order means at once

@@ -1,0 +1,1 @@
+"""Events of the scene stage: zones, lines, dwell and camera health (DESIGN §8)."""

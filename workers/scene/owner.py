@@ -1,0 +1,315 @@
+"""One owned session: read its RESULTS in order, write SCENE and EVENTS, checkpoint.
+
+Reading: an ordered push consumer (ephemeral, flow-controlled, recreated by the client on a gap)
+filtered to `sw.results.<sid>.>`, starting right after the checkpoint's RESULTS seq, or at the
+first stored message when there is no checkpoint. One consumer per owned session rather than one
+filtered consumer per instance: it starts exactly where this session's checkpoint says, needs no
+cleanup after a crash (the server drops it), and ownership changes touch only that session.
+
+Per message: `ScenePipeline.handle` in a worker thread (decode, reorder, track, fuse), then for each
+finished message, in order: publish to SCENE with `Nats-Msg-Id = <sid>:<RESULTS seq>` and await
+the PubAck, hand it to the analyser, publish its events to EVENTS (`Nats-Msg-Id` = event id).
+After a failover the new owner replays what the old one did after its last checkpoint; JetStream's
+duplicate window drops those writes, so nothing is written twice and nothing is lost.
+
+Stopping (`stop(why)`): `closed` (session closed or deleted: flush the window, tell the analyser
+with a `session_closed` message, publish its events, delete the checkpoint); `release` and
+`shutdown` (a final checkpoint, so the next owner starts exactly here); `lost` (someone else owns
+it now: touch nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from nats.js import JetStreamContext, api
+
+from shared import subjects
+from shared.sessions import SessionConfig
+from workers.scene import checkpoint, messages
+from workers.scene.analysers import make_analyser
+from workers.scene.analysis import SceneAnalyser
+from workers.scene.checkpoint import CheckpointConflict, CheckpointStore, CheckpointTooLarge
+from workers.scene.pipeline import Emitted, PipelineLimits, ScenePipeline
+from workers.scene.settings import SceneSettings
+from workers.scene.stats import SceneStats
+
+log = logging.getLogger(__name__)
+
+MSG_ID = "Nats-Msg-Id"
+PENDING_MSGS = 512
+BATCH = 32  # RESULTS messages handled per trip to a worker thread
+TICK_S = 0.05
+RETRY_S = 0.5
+StopReason = Literal["closed", "release", "shutdown", "lost"]
+AnalyserFactory = Callable[[str, SessionConfig], SceneAnalyser]
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """What one processing step produced: SCENE bodies and events, in order."""
+
+    scene: list[tuple[int, str, bytes]]  # (RESULTS seq, message type, body)
+    events: list[dict[str, Any]]
+
+
+def limits_of(settings: SceneSettings) -> PipelineLimits:
+    return PipelineLimits(
+        reorder_window=settings.scene_reorder_window,
+        reorder_wait_s=settings.scene_reorder_wait_ms / 1000,
+        depth_max_age_ms=settings.depth_max_age_ms,
+        scale_ema_alpha=settings.scale_ema_alpha,
+        scale_max_age_s=settings.scale_max_age_s,
+        track_lost_s=settings.track_lost_s,
+        track_min_iou=settings.track_min_iou,
+    )
+
+
+class Abandoned(Exception):
+    """Stopping while NATS cannot take our writes: leave the rest to the next owner's replay."""
+
+
+class SessionOwner:
+    def __init__(
+        self,
+        sid: str,
+        config: SessionConfig,
+        js: JetStreamContext,
+        store: CheckpointStore,
+        settings: SceneSettings,
+        stats: SceneStats,
+        analysers: AnalyserFactory = make_analyser,
+    ) -> None:
+        self.sid = sid
+        self.make_analyser = analysers
+        self.js = js
+        self.store = store
+        self.settings = settings
+        self.stats = stats
+        self.pipeline = ScenePipeline(sid, config, limits_of(settings))
+        self.analyser: SceneAnalyser = analysers(sid, config)
+        self.revision: int | None = None
+        self.why: StopReason | None = None
+        self.closing: Closing | None = None
+        self._stopped = asyncio.Event()
+        self._new_config: SessionConfig | None = None
+        self._dirty = False
+        self._saved_at = time.monotonic()
+        self._mirrored: dict[str, int] = {}
+
+    # ---- control (from the manager, on the event loop) ----
+
+    def update_config(self, config: SessionConfig) -> None:
+        """Applies between two messages, in order with them."""
+        if config != self.pipeline.config:
+            self._new_config = config
+
+    def stop(self, why: StopReason, closing: Closing | None = None) -> None:
+        """Precedence: lost (write nothing more) > closed (final events) > release / shutdown."""
+        rank = {"shutdown": 0, "release": 0, "closed": 1, "lost": 2}
+        if self.why is None or rank[why] > rank[self.why]:
+            self.why = why
+            self.closing = closing if closing is not None else self.closing
+        self._stopped.set()
+
+    # ---- the session task ----
+
+    async def run(self) -> None:
+        await self._restore()
+        sub = await self._subscribe()
+        try:
+            await self._read(sub)
+        except Abandoned:
+            log.warning("session abandoned while stopping; next owner replays", extra={"sid": self.sid})
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.settings.publish_timeout_s):
+                    await sub.unsubscribe()
+        with contextlib.suppress(Abandoned):
+            await self._finish()
+
+    async def _restore(self) -> None:
+        data, self.revision = await self.store.load(self.sid)
+        if data is None:
+            return
+        try:
+            saved = checkpoint.decode(self.sid, data)
+            self.pipeline.restore(saved["pipeline"], time.monotonic())
+            self.analyser.restore(saved["analyser"])
+        except Exception as exc:  # an unreadable checkpoint: start fresh rather than never
+            log.warning("checkpoint unreadable; starting fresh", extra={"sid": self.sid, "error": repr(exc)})
+            self.pipeline = ScenePipeline(self.sid, self.pipeline.config, self.pipeline.limits)
+            self.analyser = self.make_analyser(self.sid, self.pipeline.config)
+            return
+        self.stats.restored += 1
+        log.info("session restored", extra={"sid": self.sid, "results_seq": self.pipeline.results_seq})
+
+    async def _subscribe(self) -> Any:
+        start = self.pipeline.results_seq + 1 if self.pipeline.results_seq > 0 else None
+        config = (
+            api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
+            if start is not None
+            else api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL)
+        )
+        return await self.js.subscribe(
+            subjects.session_results(self.sid),
+            stream=subjects.RESULTS_STREAM,
+            ordered_consumer=True,
+            config=config,
+            idle_heartbeat=5.0,
+            pending_msgs_limit=PENDING_MSGS,
+        )
+
+    async def _read(self, sub: Any) -> None:
+        while not self._stopped.is_set():
+            self._apply_config()
+            try:
+                batch = [await sub.next_msg(timeout=self._wait_s())]
+            except TimeoutError:  # nats' TimeoutError derives from it
+                batch = []
+            while batch and len(batch) < BATCH and sub.pending_msgs > 0:
+                batch.append(await sub.next_msg(timeout=1.0))
+            await self._step(batch)
+            await self._maybe_checkpoint(force=False)
+
+    def _wait_s(self) -> float:
+        due = self.pipeline.window.next_due_s()
+        if due is None:
+            return max(TICK_S, self.settings.scene_checkpoint_interval_s / 2)
+        return min(1.0, max(TICK_S, due - time.monotonic()))
+
+    def _apply_config(self) -> None:
+        config, self._new_config = self._new_config, None
+        if config is None:
+            return
+        self.pipeline.set_config(config)
+        state = self.analyser.state()
+        self.analyser = self.make_analyser(self.sid, config)
+        self.analyser.restore(state)
+
+    async def _step(self, batch: list[Any]) -> None:
+        """Messages already waiting are handled in one trip to a worker thread (one per batch)."""
+        if batch:
+            items = [(m.subject, m.data, m.metadata.sequence.stream) for m in batch]
+            finished = await asyncio.to_thread(self._process, items)
+            self._dirty = True
+        else:
+            finished = await asyncio.to_thread(self._tick)
+        await self._publish(finished)
+
+    def _process(self, items: list[tuple[str, bytes, int]]) -> Finished:
+        emitted = []
+        for subject, data, results_seq in items:
+            try:
+                emitted += self.pipeline.handle(subject, data, results_seq, time.monotonic())
+            except Exception:  # a bug or an input nobody foresaw: skip it, never crash-loop on it
+                log.exception("result not applied", extra={"sid": self.sid, "results_seq": results_seq})
+                self.pipeline.dropped["scene_error"] += 1
+        self._mirror_drops()
+        return self._finish_messages(emitted)
+
+    def _tick(self) -> Finished:
+        return self._finish_messages(self.pipeline.tick(time.monotonic()))
+
+    def _flush(self) -> Finished:
+        return self._finish_messages(self.pipeline.tick(math.inf))
+
+    def _mirror_drops(self) -> None:
+        """The pipeline's drops (late, duplicate, bad_envelope) into the instance counters."""
+        for reason, n in self.pipeline.dropped.items():
+            seen = self._mirrored.get(reason, 0)
+            if n > seen:
+                self.stats.drop(reason, n - seen)
+                self._mirrored[reason] = n
+
+    def _finish_messages(self, emitted: list[Emitted]) -> Finished:
+        scene: list[tuple[int, str, bytes]] = []
+        events: list[dict[str, Any]] = []
+        for out in emitted:
+            scene.append((out.results_seq, str(out.message["type"]), messages.encode(out.message)))
+            events.extend(self.analyser.observe(out.message, out.results_seq))
+        if emitted:
+            self._dirty = True
+        return Finished(scene, events)
+
+    async def _publish(self, finished: Finished) -> None:
+        for results_seq, kind, body in finished.scene:
+            await self._put(subjects.scene(self.sid), body, subjects.scene_msg_id(self.sid, results_seq))
+            self.stats.message(kind)
+        await self._publish_events(finished.events)
+
+    async def _publish_events(self, events: list[dict[str, Any]]) -> None:
+        for ev in events:
+            body = messages.encode({"type": "event", "event": ev})
+            await self._put(subjects.events(self.sid, str(ev["kind"])), body, str(ev["id"]))
+            self.stats.events += 1
+
+    async def _put(self, subject: str, body: bytes, msg_id: str) -> None:
+        """Publish and await the PubAck; retry until it lands or we lose the session."""
+        while True:
+            try:
+                await self.js.publish(subject, body, timeout=self.settings.publish_timeout_s, headers={MSG_ID: msg_id})
+                return
+            except Exception as exc:  # NATS away or slow: the message must not be lost
+                if self.why is not None:  # the last checkpoint stays: the next owner replays from it
+                    raise Abandoned(self.sid) from exc
+                log.warning("scene publish failed; retrying", extra={"sid": self.sid, "error": repr(exc)})
+                await asyncio.sleep(RETRY_S)
+
+    async def _maybe_checkpoint(self, *, force: bool) -> None:
+        due = time.monotonic() - self._saved_at >= self.settings.scene_checkpoint_interval_s
+        if not self._dirty or not (force or due):
+            return
+        try:
+            data = await asyncio.to_thread(self._encode_checkpoint)
+        except CheckpointTooLarge as exc:  # the previous checkpoint stays; a failover replays more
+            log.warning("checkpoint too large; not saved", extra={"sid": self.sid, "error": str(exc)})
+            self._saved_at = time.monotonic()
+            return
+        try:
+            self.revision = await self.store.save(self.sid, data, self.revision)
+        except CheckpointConflict:
+            log.warning("checkpoint written by another owner; stopping", extra={"sid": self.sid})
+            self.stop("lost")
+            return
+        except Exception as exc:  # NATS away: the next interval tries again
+            log.warning("checkpoint not saved", extra={"sid": self.sid, "error": repr(exc)})
+            return
+        self._dirty = False
+        self._saved_at = time.monotonic()
+
+    def _encode_checkpoint(self) -> bytes:
+        return checkpoint.encode(
+            self.sid, self.pipeline.state(), self.analyser.state(), self.settings.scene_checkpoint_max_bytes
+        )
+
+    async def _finish(self) -> None:
+        if self.why == "lost":
+            return
+        if self.why == "closed":
+            await self._close()
+            return
+        await self._maybe_checkpoint(force=True)
+
+    async def _close(self) -> None:
+        await self._publish(await asyncio.to_thread(self._flush))
+        closing = self.closing or Closing("SESSION_CLOSED", "session closed")
+        final = {"type": "session_closed", "error_code": closing.code, "timestamp": time.time()}
+        events = await asyncio.to_thread(self.analyser.observe, final, self.pipeline.results_seq)
+        await self._publish_events(events)
+        with contextlib.suppress(Exception):  # it expires anyway (bucket TTL)
+            await self.store.delete(self.sid)
