@@ -81,7 +81,7 @@ async def test_png_bomb_refused_before_decoding(gateway: Gateway, size: int, bit
     assert response.status_code == 422, response.text
     assert response.json()["error_code"] == "INVALID_IMAGE"
     assert "limit" in response.json()["error"]
-    assert gateway.runtime.upload_counters(session["client_id"]).get("INVALID_IMAGE") == 1
+    assert gateway.runtime.intake.upload_counters(session["client_id"]).get("INVALID_IMAGE") == 1
 
 
 def test_png_header_bounds_follow_bit_depth() -> None:
