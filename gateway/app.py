@@ -18,7 +18,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from gateway import preview, webrtc
+from gateway.bodies import BodyLimit, upload_body_cap
 from gateway.errors import document_errors, install_error_handlers
+from gateway.limits import SessionQuota
+from gateway.origin import OriginGuard
 from gateway.routes import events, observability, sessions, streams, uploads
 from gateway.runtime import GatewayRuntime
 from gateway.settings import GatewaySettings
@@ -48,6 +51,16 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = None
     install_error_handlers(app)
+    app.state.session_quota = SessionQuota(
+        settings.sessions_per_address_per_min,
+        settings.sessions_per_api_key_per_min,
+        settings.sessions_total_per_min,
+        settings.limiter_max_clients,
+    )
+    app.add_middleware(OriginGuard, allowed=settings.cors_origins, public_base_url=settings.public_base_url)
+    app.add_middleware(
+        BodyLimit, request_cap=settings.max_request_bytes, upload_cap=upload_body_cap(settings.max_upload_bytes)
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

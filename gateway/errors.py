@@ -6,6 +6,10 @@ unexpected into `{"type": "error", "error", "error_code", "frame_id",
 "timestamp"}` so that clients parse one shape, whatever went wrong. On a
 WebSocket the same handler refuses the handshake with that JSON body, or
 closes an accepted socket with a policy-violation code.
+
+NATS being unreachable is not a bug of the request: a NATS error or timeout
+that escapes a route (token lookup, KV read, publish) is answered 503
+`UNAVAILABLE` with `Retry-After`, never 500 (issue 13).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from nats.errors import Error as NatsError
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
@@ -56,12 +61,20 @@ WS_POLICY_VIOLATION = 1008
 class ApiError(Exception):
     """An expected failure of a request, with its HTTP status and error code."""
 
-    def __init__(self, status: int, code: ErrorCode, message: str, frame_id: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: ErrorCode,
+        message: str,
+        frame_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.frame_id = frame_id
+        self.headers = headers or {}
 
 
 class ErrorBody(BaseModel):
@@ -96,7 +109,23 @@ async def _respond(conn: HTTPConnection, status: int, body: dict[str, Any]) -> J
 
 async def _api_error(conn: HTTPConnection, exc: Exception) -> JSONResponse | None:
     assert isinstance(exc, ApiError)
-    return await _respond(conn, exc.status, error_body(exc.code, exc.message, exc.frame_id))
+    response = await _respond(conn, exc.status, error_body(exc.code, exc.message, exc.frame_id))
+    if response is not None and exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+UNAVAILABLE_RETRY_S = "2"
+
+
+async def _nats_unavailable(conn: HTTPConnection, exc: Exception) -> JSONResponse | None:
+    """A NATS error or timeout escaped the route: the broker is unreachable or slow, retry later."""
+    log.warning("nats unavailable during a request", extra={"path": conn.url.path, "error": repr(exc)})
+    body = error_body(ErrorCode.UNAVAILABLE, "message broker unavailable, retry shortly")
+    response = await _respond(conn, 503, body)
+    if response is not None:
+        response.headers["Retry-After"] = UNAVAILABLE_RETRY_S
+    return response
 
 
 def _describe(errors: list[Any]) -> str:
@@ -133,6 +162,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(NatsError, _nats_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(TimeoutError, _nats_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)  # type: ignore[arg-type]
 
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from shared.images import InvalidImage
+from shared.images import InvalidImage, inspect
 
 JPEG_QUALITY = 90
 
 
-def png_to_jpeg(data: bytes) -> bytes:
+def png_to_jpeg(data: bytes, max_pixels: int) -> bytes:
     """Re-encode a PNG (a browser canvas's default) as the JPEG the pipeline carries.
 
-    CPU work: call it in a thread, never on the event loop.
+    The IHDR is checked against the pixel and decoded-size limits first, so a
+    PNG bomb is refused before OpenCV allocates anything. CPU work: call it in
+    a thread, never on the event loop.
     """
+    inspect(data, max_pixels)
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise InvalidImage("PNG could not be decoded")

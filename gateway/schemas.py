@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.eventconfig import Anchor, Lines, Webhooks, Zones
-from shared.sessions import Calibration, SessionConfig, SourceSpec
+from shared.sessions import Calibration, ClassName, SessionConfig, SourceSpec
 
 
 class Strict(BaseModel):
@@ -30,7 +30,7 @@ class ConfigFields(Strict):
     enable_tracking: bool | None = None
     enable_depth: bool | None = None
     depth_fps: float | None = Field(None, gt=0, le=30, description="Depth maps per second (<= frame rate).")
-    classes: list[str] | None = Field(None, max_length=80, description="Only these labels; null = all.")
+    classes: list[ClassName] | None = Field(None, max_length=80, description="Only these labels; null = all.")
     camera_hfov_deg: float | None = Field(None, gt=1, lt=180, description="Horizontal field of view of the camera.")
     calibration: Calibration | None = None
     max_frame_age_ms: int | None = Field(None, ge=50, le=60_000, description="Older frames are dropped as stale.")

@@ -20,7 +20,7 @@ from gateway.deps import hash_token, new_token
 from gateway.errors import ApiError
 from shared.errors import ErrorCode, InvalidSourceURL
 from shared.sessions import SessionConfig, SessionRecord, SourceSpec
-from shared.urls import check_network_url
+from shared.urls import UrlPolicy, check_url
 from shared.webhooks import police_webhook_url
 
 if TYPE_CHECKING:
@@ -65,12 +65,12 @@ async def checked_source(runtime: GatewayRuntime, source: SourceSpec | None) -> 
 
 
 async def _check_network(runtime: GatewayRuntime, kind: str, url: str) -> None:
-    allow = runtime.settings.allow_link_local_sources
+    policy = UrlPolicy(runtime.settings.allow_link_local_sources, runtime.settings.allow_unresolved_hosts)
     try:
-        parts = await asyncio.to_thread(check_network_url, url, allow_link_local=allow)
+        checked = await asyncio.to_thread(check_url, url, policy)
     except InvalidSourceURL as exc:
         raise _invalid(exc.message) from exc
-    if parts.scheme.lower() not in _SCHEMES[kind]:
+    if checked.scheme not in _SCHEMES[kind]:
         raise _invalid(f"a {kind} source needs a {' or '.join(_SCHEMES[kind])} URL")
 
 

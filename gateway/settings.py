@@ -87,6 +87,23 @@ class GatewaySettings(CommonSettings):
     webrtc_offer_timeout_s: float = Field(15.0, gt=0, le=120, description="Wait this long for ingest to answer.")
     preview_max_clients: int = Field(32, ge=0, le=10_000, description="MJPEG preview streams per gateway process.")
 
+    # limits against floods (gateway/limits.py, gateway/bodies.py)
+    max_request_bytes: int = Field(
+        256 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest request body except frame uploads (413)."
+    )
+    sessions_per_address_per_min: float = Field(
+        60.0, gt=0, le=1_000_000, description="Sessions one client address may create per minute (429)."
+    )
+    sessions_per_api_key_per_min: float = Field(
+        600.0, gt=0, le=1_000_000, description="Sessions one API key may create per minute (429)."
+    )
+    sessions_total_per_min: float = Field(
+        1200.0, gt=0, le=1_000_000, description="Sessions this gateway process creates per minute in total (429)."
+    )
+    limiter_max_clients: int = Field(
+        10_000, ge=1, le=10_000_000, description="Client addresses/API keys tracked by the session limiter (LRU)."
+    )
+
     @field_validator("cors_origins", "source_types", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:

@@ -110,7 +110,7 @@ def check_size(runtime: IntakeContext, size: int, frame_id: str | None = None) -
 
 def _checked_info(runtime: IntakeContext, data: bytes, frame_id: str | None) -> ImageInfo:
     try:
-        info = inspect(data)
+        info = inspect(data, runtime.settings.max_image_pixels)
     except InvalidImage as exc:
         raise ApiError(422, ErrorCode.INVALID_IMAGE, str(exc), frame_id) from exc
     low, high = runtime.settings.min_image_side, runtime.settings.max_image_side
@@ -121,13 +121,15 @@ def _checked_info(runtime: IntakeContext, data: bytes, frame_id: str | None) -> 
     return info
 
 
-async def _as_jpeg(png_slots: asyncio.Semaphore, data: bytes, info: ImageInfo, frame_id: str | None) -> bytes:
+async def _as_jpeg(
+    png_slots: asyncio.Semaphore, data: bytes, info: ImageInfo, frame_id: str | None, max_pixels: int
+) -> bytes:
     """PNG re-encodes hold a full decoded image in memory: a few at a time, in threads."""
     if info.format == "jpeg":
         return data
     try:
         async with png_slots:
-            return await asyncio.to_thread(images.png_to_jpeg, data)
+            return await asyncio.to_thread(images.png_to_jpeg, data, max_pixels)
     except InvalidImage as exc:
         raise ApiError(422, ErrorCode.INVALID_IMAGE, str(exc), frame_id) from exc
 
@@ -198,7 +200,7 @@ async def _validated_publish(
         dropped_counter().labels("gateway", "rate_limited").inc()
         raise ApiError(429, ErrorCode.RATE_LIMITED, "upload rate limit exceeded", frame_id)
     info = _checked_info(runtime, data, frame_id)
-    body = await _as_jpeg(runtime.png_slots, data, info, frame_id)
+    body = await _as_jpeg(runtime.png_slots, data, info, frame_id, runtime.settings.max_image_pixels)
     received = now_ns()
     seq = state.seq.next()
     frame = Frame(

@@ -144,4 +144,5 @@ class IngestSettings(CommonSettings):
             allow_link_local=self.allow_link_local_sources,
             file_roots=tuple(self.file_source_roots),
             usb_allowed=self.usb_sources_allowed,
+            allow_unresolved=self.allow_unresolved_hosts,
         )

@@ -43,4 +43,6 @@ def resolve_target(spec: SourceSpec, policy: SourcePolicy) -> CaptureTarget:
         return CaptureTarget("file", spec.type, f"file:{checked}", loop=spec.loop, path=checked)
     if isinstance(checked, int):
         return CaptureTarget("usb", spec.type, f"usb:{checked}", loop=False, device=checked)
-    return CaptureTarget("network", spec.type, redact_url(spec.url), loop=spec.loop, url=spec.url)
+    # Plain rtsp is pinned to the checked address (no DNS rebinding); see shared.urls for http/tls.
+    url = checked.pinned_url() if checked.scheme == "rtsp" else spec.url
+    return CaptureTarget("network", spec.type, redact_url(spec.url), loop=spec.loop, url=url)

@@ -7,13 +7,19 @@ header with this one parser. Reading the JPEG SOF or PNG IHDR costs
 microseconds, refuses a decompression bomb before a pixel is allocated, and
 catches a frame cut short, which libjpeg would otherwise "decode" with grey
 rows. Every refusal raises `InvalidImage` (code INVALID_IMAGE).
+
+One pixel limit (`max_image_pixels`, a common setting) is applied by both
+sides through `check_limits`. A PNG's decoded size also depends on its IHDR
+bit depth and colour type (a 16-bit RGBA pixel is 8 bytes, a 510 KB file can
+declare 8192x8192x16-bit = 512 MB), so `decoded_bytes` is bounded too, to
+what an 8-bit RGB image of the pixel limit takes, before any decoder runs.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.errors import ErrorCode, SightwireError
@@ -35,22 +41,51 @@ class InvalidImage(SightwireError):
     code = ErrorCode.INVALID_IMAGE
 
 
+# PNG colour type -> samples per pixel (0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA), and valid bit depths.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_PNG_DEPTHS = {0: {1, 2, 4, 8, 16}, 2: {8, 16}, 3: {1, 2, 4, 8}, 4: {8, 16}, 6: {8, 16}}
+
+
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
     format: Literal["jpeg", "png"]
     width: int
     height: int
+    bytes_per_pixel: float = field(default=3.0, compare=False)  # while decoding (at least the BGR output)
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def decoded_bytes(self) -> int:
+        return int(self.pixels * self.bytes_per_pixel)
 
 
-def inspect(data: bytes) -> ImageInfo:
-    """Format and size of a complete JPEG or PNG, from the header alone."""
+def inspect(data: bytes, max_pixels: int | None = None) -> ImageInfo:
+    """Format and size of a complete JPEG or PNG, from the header alone (and within `max_pixels`)."""
     if data.startswith(SOI):
         if not is_complete(data):
             raise InvalidImage("truncated JPEG (no end-of-image marker after the last scan)")
-        return ImageInfo("jpeg", *jpeg_size(data))
-    if data.startswith(PNG_SIGNATURE):
-        return ImageInfo("png", *png_size(data))
-    raise InvalidImage("not a JPEG or PNG image")
+        info = ImageInfo("jpeg", *jpeg_size(data))
+    elif data.startswith(PNG_SIGNATURE):
+        info = png_info(data)
+    else:
+        raise InvalidImage("not a JPEG or PNG image")
+    if max_pixels is not None:
+        check_limits(info, max_pixels)
+    return info
+
+
+def check_limits(info: ImageInfo, max_pixels: int) -> None:
+    """Refuse an image over the pixel limit, or whose decode needs more than max_pixels x 3 bytes."""
+    if info.pixels > max_pixels:
+        raise InvalidImage(f"{info.width}x{info.height} {info.format.upper()} exceeds the {max_pixels}-pixel limit")
+    if info.decoded_bytes > max_pixels * 3:
+        raise InvalidImage(
+            f"{info.width}x{info.height} {info.format.upper()} would decode to {info.decoded_bytes} bytes "
+            f"(limit {max_pixels * 3})"
+        )
 
 
 def jpeg_size(data: bytes) -> tuple[int, int]:
@@ -95,6 +130,16 @@ def png_size(data: bytes) -> tuple[int, int]:
     if width == 0 or height == 0:
         raise InvalidImage("PNG declares an empty image")
     return width, height
+
+
+def png_info(data: bytes) -> ImageInfo:
+    """Size, bit depth and colour type from IHDR: what decoding this PNG will allocate."""
+    width, height = png_size(data)
+    bit_depth, color_type = data[24], data[25]
+    if color_type not in _PNG_CHANNELS or bit_depth not in _PNG_DEPTHS[color_type]:
+        raise InvalidImage(f"PNG has an invalid bit depth {bit_depth} for colour type {color_type}")
+    samples = max(_PNG_CHANNELS[color_type], 3)  # the decoder's output is BGR at least
+    return ImageInfo("png", width, height, samples * max(bit_depth, 8) / 8)
 
 
 def _header_segments(data: bytes) -> Iterator[tuple[int, int]]:

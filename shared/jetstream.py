@@ -100,11 +100,28 @@ def worker_consumer(durable: str, s: NatsSettings) -> api.ConsumerConfig:
 
 
 def sessions_bucket(s: NatsSettings) -> api.KeyValueConfig:
-    return api.KeyValueConfig(bucket=subjects.SESSIONS_BUCKET, history=1, replicas=s.stream_replicas)
+    """Bounded in total and per record: a flood of sessions fills it (writes refused), not the disk."""
+    return api.KeyValueConfig(
+        bucket=subjects.SESSIONS_BUCKET,
+        history=1,
+        replicas=s.stream_replicas,
+        max_bytes=s.sessions_max_bytes,
+        max_value_size=s.sessions_max_value_bytes,
+    )
 
 
 def leases_bucket(s: NatsSettings) -> api.KeyValueConfig:
-    return api.KeyValueConfig(bucket=subjects.LEASES_BUCKET, history=1, ttl=s.lease_ttl_s, replicas=s.stream_replicas)
+    return api.KeyValueConfig(
+        bucket=subjects.LEASES_BUCKET,
+        history=1,
+        ttl=s.lease_ttl_s,
+        replicas=s.stream_replicas,
+        max_bytes=s.leases_max_bytes,
+        max_value_size=LEASE_MAX_VALUE_BYTES,
+    )
+
+
+LEASE_MAX_VALUE_BYTES = 1024  # an ingest instance id and a timestamp
 
 
 async def ensure_stream(js: JetStreamContext, config: api.StreamConfig) -> None:
@@ -128,16 +145,34 @@ async def ensure_consumer(js: JetStreamContext, stream: str, config: api.Consume
 
 
 async def ensure_bucket(js: JetStreamContext, config: api.KeyValueConfig) -> KeyValue:
+    """Create the bucket, or bring an existing one's size limits up to date (never recreate)."""
     try:
-        return await js.key_value(config.bucket)
+        kv = await js.key_value(config.bucket)
     except (BucketNotFoundError, NotFoundError):
         pass
+    else:
+        await _update_bucket_limits(js, config)
+        return kv
     try:
         kv = await js.create_key_value(config)
     except BadRequestError:  # created concurrently by another service
         return await js.key_value(config.bucket)
     log.info("kv bucket created", extra={"bucket": config.bucket})
     return kv
+
+
+async def _update_bucket_limits(js: JetStreamContext, config: api.KeyValueConfig) -> None:
+    """A bucket made before the limits existed gets them (KV buckets are streams `KV_<name>`)."""
+    info = await js.stream_info(f"KV_{config.bucket}")
+    current = info.config
+    wanted_bytes = config.max_bytes if config.max_bytes is not None else -1
+    wanted_value = config.max_value_size if config.max_value_size is not None else -1
+    if current.max_bytes == wanted_bytes and current.max_msg_size == wanted_value:
+        return
+    await js.update_stream(
+        api.StreamConfig.from_response({**current.as_dict(), "max_bytes": wanted_bytes, "max_msg_size": wanted_value})
+    )
+    log.info("kv bucket limits updated", extra={"bucket": config.bucket})
 
 
 async def provision(js: JetStreamContext, settings: NatsSettings) -> None:

@@ -5,6 +5,9 @@ interpreter). It listens on 127.0.0.1 with a port the server picks itself
 (`port: -1`); we read the chosen port back from the server's own log line and
 consider it ready only when it says "Server is ready". No fixed ports, no
 sleeps. `stop()` sends SIGTERM, waits, then kills: it is idempotent.
+`restart()` starts a server that died again on the same store and the port it
+had, so that clients reconnecting to the old URL find it (`sightwire up`'s
+supervisor calls it).
 """
 
 from __future__ import annotations
@@ -128,6 +131,20 @@ class EmbeddedNatsServer:
                     raise NatsServerError("nats-server became ready without reporting its client port")
                 self.port = port
                 return
+
+    async def restart(self) -> asyncio.subprocess.Process:
+        """Start again (same store, same port) after the process exited; returns the new process."""
+        old, self.proc = self.proc, None
+        if old is not None and old.returncode is None:
+            await terminate(old, 10.0)
+        if self._log_pump is not None:
+            self._log_pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._log_pump
+            self._log_pump = None
+        await self.start()
+        assert self.proc is not None
+        return self.proc
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         proc, self.proc = self.proc, None

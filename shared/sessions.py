@@ -13,11 +13,11 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Literal
+from typing import Annotated, Literal
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from shared.eventconfig import REVEAL_SECRETS, Anchor, Lines, Webhooks, Zones
 from shared.urls import redact_url
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 SourceType = Literal["rtsp", "http", "file", "usb", "webrtc", "upload"]
 PULLED_SOURCES: frozenset[str] = frozenset({"rtsp", "http", "file", "usb"})
 SessionStatus = Literal["active", "failed", "closed"]
+MAX_CLASS_NAME = 64
+ClassName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CLASS_NAME)]
 
 
 class Strict(BaseModel):
@@ -64,7 +66,7 @@ class SessionConfig(Strict):
     enable_tracking: bool = True
     enable_depth: bool = True
     depth_fps: float = Field(5.0, gt=0, le=30)
-    classes: list[str] | None = Field(None, max_length=80)
+    classes: list[ClassName] | None = Field(None, max_length=80)
     camera_hfov_deg: float = Field(60.0, gt=1, lt=180)
     calibration: Calibration | None = None
     max_frame_age_ms: int = Field(2000, ge=50, le=60_000)

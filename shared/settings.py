@@ -42,6 +42,10 @@ class NatsSettings(BaseSettings):
     nats_tls_cert: Path | None = Field(None, description="Client certificate for mutual TLS.")
     nats_tls_key: Path | None = Field(None, description="Client key for mutual TLS.")
     nats_connect_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one connection attempt.")
+    nats_reconnect_min_wait_s: float = Field(
+        0.1, gt=0, le=60, description="First reconnect delay after NATS goes away (doubles per failed attempt)."
+    )
+    nats_reconnect_max_wait_s: float = Field(2.0, gt=0, le=300, description="Longest delay between reconnects.")
 
     stream_replicas: int = Field(1, ge=1, le=5, description="Replicas of streams and KV buckets (3 in prod).")
     frames_max_age_s: float = Field(
@@ -60,6 +64,13 @@ class NatsSettings(BaseSettings):
         7 * 86_400.0, gt=0, le=366 * 86_400, description="EVENTS retention: replay over REST and snapshot TTL."
     )
     events_max_bytes: int = Field(1024 * 1024 * 1024, ge=1024 * 1024, description="EVENTS size cap (discard old).")
+    sessions_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024 * 1024, description="sw-sessions bucket size cap: creations fail (503) when full."
+    )
+    sessions_max_value_bytes: int = Field(
+        256 * 1024, ge=4096, le=8 * 1024 * 1024, description="Largest session record in sw-sessions."
+    )
+    leases_max_bytes: int = Field(16 * 1024 * 1024, ge=1024 * 1024, description="sw-leases bucket size cap.")
     lease_ttl_s: float = Field(10.0, ge=1, le=600, description="Expiry of an ingest lease in sw-leases.")
     consumer_ack_wait_s: float = Field(
         10.0, ge=1, le=600, description="Unacked frames are redelivered to another worker after this."
@@ -80,6 +91,12 @@ class CommonSettings(NatsSettings):
     )
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port for ingest/workers; 0 = off.")
     drain_timeout_s: float = Field(5.0, gt=0, le=120, description="Bound on draining NATS at shutdown.")
+    allow_unresolved_hosts: bool = Field(
+        False, description="Accept camera/webhook URLs whose host does not resolve now (refused by default)."
+    )
+    max_image_pixels: int = Field(
+        40_000_000, ge=1, le=1_000_000_000, description="Largest image (width x height) gateway and workers decode."
+    )
     loop_watchdog_s: float = Field(
         60.0, ge=0, le=3600, description="A process whose event loop is stuck this long dumps its stacks and exits 1."
     )

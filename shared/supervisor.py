@@ -6,6 +6,13 @@ restarted with backoff; one that crash-loops (N exits in M seconds) brings the
 whole stack down with an error rather than flapping forever. Shutdown order:
 gateway and ingest first (stop intake), then the workers (finish in-flight
 acks), then the broker, each with SIGTERM and a bounded wait before SIGKILL.
+
+The embedded broker is supervised like the components (issue 13: a killed
+nats-server used to go unnoticed). Its child has a `spawn` function instead
+of an argv: `EmbeddedNatsServer.restart`, which starts it again on the same
+store and port, so the components' reconnect loop finds it where it was.
+A child already running when the supervisor starts (the broker, started
+first to learn its port) is watched, not spawned again.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import logging
 import sys
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from shared import console
@@ -32,6 +40,8 @@ class Child:
     env: dict[str, str]
     proc: asyncio.subprocess.Process | None = None
     exits: deque[float] = field(default_factory=lambda: deque(maxlen=8))
+    spawn: Callable[[], Awaitable[asyncio.subprocess.Process]] | None = None  # instead of argv
+    restarts: int = 0
     last_error: str = ""  # the newest error its stderr reported (shared/console.py)
     relay: asyncio.Task[None] | None = None
 
@@ -55,19 +65,33 @@ class Supervisor:
         self.stopping = asyncio.Event()
 
     async def _spawn(self, child: Child) -> None:
-        child.proc = await asyncio.create_subprocess_exec(
-            *child.argv, env=child.env, stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-        )
-        assert child.proc.stderr is not None
-        child.relay = asyncio.create_task(console.relay(child.proc.stderr, child.remember), name=f"relay-{child.name}")
-        log.info("started", extra={"component": child.name, "pid": child.proc.pid})
+        if child.spawn is not None:  # the embedded broker: it reads its own log
+            child.proc = await child.spawn()
+        else:
+            child.proc = await asyncio.create_subprocess_exec(
+                *child.argv, env=child.env, stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+            )
+            assert child.proc.stderr is not None
+            child.relay = asyncio.create_task(
+                console.relay(child.proc.stderr, child.remember), name=f"relay-{child.name}"
+            )
+        log.info("started", extra={"component": child.name, "pid": child.proc.pid, "restarts": child.restarts})
+
+    async def _run_once(self, child: Child) -> int | str:
+        """Start the child unless it runs already, and wait for its exit code (or why it did not start)."""
+        if child.proc is None or child.proc.returncode is not None:
+            try:
+                await self._spawn(child)
+            except Exception as exc:  # e.g. the broker's port taken meanwhile: count it as an exit
+                child.proc = None
+                return f"failed to start: {exc}"
+        assert child.proc is not None
+        return await child.proc.wait()
 
     async def _watch(self, child: Child) -> None:
         backoff = 0.5
         while not self.stopping.is_set():
-            await self._spawn(child)
-            assert child.proc is not None
-            code = await child.proc.wait()
+            code = await self._run_once(child)
             if self.stopping.is_set():
                 return
             now = time.monotonic()
@@ -83,6 +107,8 @@ class Supervisor:
                 async with asyncio.timeout(backoff):
                     await self.stopping.wait()
             backoff = min(backoff * 2, 10.0)
+            child.restarts += 1
+            child.proc = None
 
     async def run(self) -> None:
         """Run until `stopping` is set or a child crash-loops; then stop all in order."""

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import socket
 from dataclasses import dataclass
 from urllib.parse import SplitResult
 
-from shared.errors import InvalidSourceURL
-from shared.urls import check_network_url
+from shared.urls import WEBHOOK_SCHEMES, UrlPolicy, check_url
 
 SIGNATURE_HEADER = "X-Sightwire-Signature"
 EVENT_ID_HEADER = "X-Sightwire-Event-Id"
@@ -37,31 +34,16 @@ class PolicedURL:
         return self.parts.port or (443 if self.parts.scheme.lower() == "https" else 80)
 
 
-def police_webhook_url(url: str, *, allow_link_local: bool = False) -> PolicedURL:
+def police_webhook_url(url: str, *, allow_link_local: bool = False, allow_unresolved: bool = False) -> PolicedURL:
     """Apply the camera-URL policy to a webhook URL; raise `InvalidSourceURL` with the reason.
 
-    Blocking (DNS): call it in a thread from async code.
+    Every address the host resolves to must pass (`shared.urls.check_url`); the first is the
+    one to connect to. A host that does not resolve is refused unless `allow_unresolved`
+    (then `address` is None). Blocking (DNS): call it in a thread from async code.
     """
-    parts = check_network_url(url, allow_link_local=allow_link_local)
-    if parts.scheme.lower() not in ("http", "https"):
-        raise InvalidSourceURL("a webhook URL must be http or https")
-    address = _first_address(parts.hostname or "")
-    if address is not None:  # the address we will connect to passes the policy itself (no second lookup)
-        literal = f"[{address}]" if ":" in address else address
-        check_network_url(f"http://{literal}/", allow_link_local=allow_link_local)
-    return PolicedURL(parts, address)
-
-
-def _first_address(host: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return None
-    return str(infos[0][4][0]) if infos else None
+    policy = UrlPolicy(allow_link_local=allow_link_local, allow_unresolved=allow_unresolved)
+    checked = check_url(url, policy, WEBHOOK_SCHEMES)
+    return PolicedURL(checked.parts, str(checked.pinned) if checked.pinned is not None else None)
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -34,6 +34,7 @@ from shared import subjects
 from shared.envelopes import Envelope, ErrorResult, Frame, now_ns
 from shared.errors import EnvelopeError, ErrorCode, SightwireError
 from shared.subjects import ResultKind
+from workers.evictions import EvictionCounter
 from workers.inflight import InFlight
 from workers.runner import Runner
 from workers.settings import WorkerSettings
@@ -96,8 +97,10 @@ class FrameHandler:
         self.default_max_age_ms = settings.default_max_frame_age_ms
         self.publish_timeout_s = settings.publish_timeout_s
         self.nak_delay_s = settings.nak_delay_s
+        self.evictions = EvictionCounter(stats)  # frames FRAMES discarded undelivered (workers/evictions.py)
 
     async def handle(self, msg: Msg) -> None:
+        self.evictions.observe(msg)  # first, before any await: in delivery order
         self.stats.in_flight += 1
         try:
             await self._handle(msg)

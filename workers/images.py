@@ -19,7 +19,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from shared.images import InvalidImage, is_complete, jpeg_size
+from shared.images import ImageInfo, InvalidImage, check_limits, is_complete, jpeg_size
 
 # libjpeg decodes at 1/2, 1/4 or 1/8 scale by dropping DCT coefficients: far less work than a
 # full decode followed by a resize, and the result is a proper low-pass image.
@@ -37,8 +37,7 @@ def decode_jpeg(data: bytes, max_pixels: int, reduce_by: Callable[[int, int], in
     The image has exactly the header's size, or `ceil(size / f)` where `f = reduce_by(width, height)`
     (1, 2, 4 or 8) when a caller that will shrink the frame anyway asks for a reduced-scale decode."""
     width, height = jpeg_size(data)
-    if width * height > max_pixels:
-        raise InvalidImage(f"{width}x{height} JPEG exceeds the {max_pixels}-pixel limit")
+    check_limits(ImageInfo("jpeg", width, height), max_pixels)  # the gateway's check, same setting
     if not is_complete(data):
         raise InvalidImage("truncated JPEG (no end-of-image marker after the last scan)")
     factor = reduce_by(width, height) if reduce_by is not None else 1

@@ -104,6 +104,7 @@ async def serve(
         cpu_pool = await asyncio.to_thread(prestarted_pool, inflight.limit, "cpu")
         runner = Runner(TASKS[kind](spec, settings, fused=engine.fused), engine, cpu_pool)
         handler = FrameHandler(kind, js, runner, stats, settings, publishing)
+        await handler.evictions.prime_from(js, subjects.FRAMES_STREAM, DURABLES[kind])
         serve_metrics(settings.metrics_port)
         log.info("worker ready", extra={"kind": kind, "model": spec.name, "in_flight_limit": inflight.limit})
         async with asyncio.TaskGroup() as tg:

@@ -95,7 +95,6 @@ class WorkerSettings(CommonSettings):
     depth_grid_h: int = Field(56, ge=4, le=480, description="Height of the published depth grid.")
 
     default_max_frame_age_ms: int = Field(2000, ge=1, description="Staleness limit when Frame.max_age_ms is 0.")
-    max_image_pixels: int = Field(40_000_000, ge=1, description="Frames larger than this are refused undecoded.")
     heartbeat_interval_s: float = Field(
         2.0, gt=0, le=60, description="Seconds between heartbeats on sw.heartbeat.<kind>.<instance>."
     )

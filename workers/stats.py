@@ -64,9 +64,9 @@ class WorkerStats:
         processing_histogram().labels(self.kind).observe(processing_s)
         age_histogram().labels(self.kind).observe(age_s)
 
-    def drop(self, reason: str) -> None:
-        self.dropped[reason] += 1
-        dropped_counter().labels(self.kind, reason).inc()
+    def drop(self, reason: str, n: int = 1) -> None:
+        self.dropped[reason] += n
+        dropped_counter().labels(self.kind, reason).inc(n)
 
     def heartbeat(self) -> Heartbeat:
         counters = {"processed": self.processed, "errors": self.errors, "in_flight": self.in_flight}

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Response, status
 from gateway import session_ops
 from gateway.deps import ApiKeyDep, AuthorizedSession, RuntimeDep
 from gateway.errors import error_responses
+from gateway.limits import SessionQuotaDep
 from gateway.runtime import GatewayRuntime
 from gateway.schemas import ConfigUpdate, SessionConfigOut, SessionCreate, SessionCreated, SessionStats
 from shared.errors import ErrorCode
@@ -52,8 +53,8 @@ def created(runtime: GatewayRuntime, record: SessionRecord, token: str) -> Sessi
 @router.post(
     "/sessions",
     status_code=status.HTTP_201_CREATED,
-    dependencies=[ApiKeyDep],
-    responses=error_responses(401, 422, 503),
+    dependencies=[ApiKeyDep, SessionQuotaDep],
+    responses=error_responses(401, 403, 413, 422, 429, 503),
     summary="Create a streaming session",
 )
 async def create_session(runtime: RuntimeDep, body: SessionCreate | None = None) -> SessionCreated:

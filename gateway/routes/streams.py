@@ -42,6 +42,7 @@ from gateway import session_ops
 from gateway.deps import ApiKeyDep, AuthorizedSession, RuntimeDep
 from gateway.errors import ApiError, error_body, error_responses
 from gateway.fanout import OutMessage
+from gateway.limits import SessionQuotaDep
 from gateway.runtime import GatewayRuntime
 from gateway.sse import SseResponse
 from gateway.wsconn import WsConnection
@@ -132,7 +133,7 @@ async def session_socket(websocket: WebSocket, runtime: RuntimeDep, record: Auth
     await WsConnection(runtime, websocket, record.sid, fmt).serve(fps_limit, resume)
 
 
-@router.websocket("/detection", dependencies=[ApiKeyDep])
+@router.websocket("/detection", dependencies=[ApiKeyDep, SessionQuotaDep])
 async def detection_socket(websocket: WebSocket, runtime: RuntimeDep) -> None:
     """The seed's bidirectional endpoint: an implicit upload session for the life of the socket.
 

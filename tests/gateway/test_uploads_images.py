@@ -23,13 +23,13 @@ def test_png_is_re_encoded_as_a_jpeg_of_the_same_size(coco_dir: Path):
     h, w = image.shape[:2]
     ok, png = cv2.imencode(".png", image)
     assert ok
-    jpeg = images.png_to_jpeg(png.tobytes())
+    jpeg = images.png_to_jpeg(png.tobytes(), 40_000_000)
     assert inspect(jpeg) == ImageInfo("jpeg", w, h)
 
 
 def test_undecodable_png_is_invalid_image():
     with pytest.raises(InvalidImage):
-        images.png_to_jpeg(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+        images.png_to_jpeg(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 40_000_000)
 
 
 def test_token_bucket_allows_burst_then_rate():

@@ -1,0 +1,159 @@
+"""kill -9 of a detector mid-stream: every accepted frame gets a result or a counted drop.
+
+Known gap, asserted as a bound and reported: a frame that the killed detector
+held unacked and that FRAMES discarded before it could be redelivered leaves
+the consumer's pending list silently, so nobody counts it (at most the frames
+in flight at the kill).
+
+Frames are published at a steady rate (accepted = PubAck received). The
+detector is killed while frames are in flight; while no detector runs, FRAMES
+keeps only `frames_max_msgs_per_subject` frames of the session and discards
+the rest. A new detector starts; it redelivers the killed one's unacked frames
+and counts what FRAMES discarded (reason "evicted", workers/evictions.py).
+The books must balance exactly: accepted = distinct results + counted drops.
+(The gateway/scene side of issue 13's item 6, out-of-order delivery to
+viewers, belongs to the scene stage; this checks RESULTS.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from shared import subjects
+from shared.envelopes import Frame, Heartbeat, now_ns
+from shared.jetstream import provision
+from shared.natsserver import EmbeddedNatsServer
+from shared.settings import NatsSettings
+from tests.faults.results import results_of
+from tests.support.pipeline import jpeg_of
+from tests.support.procs import ComponentRunner
+
+SID = "detkill"
+RATE_HZ = 3.0
+PER_SUBJECT = 8
+PHOTO = "000000000139.jpg"
+# RESULTS kept for 10 minutes: the books are checked after the run (the default keeps a minute)
+WORKER_ENV = {
+    "SIGHTWIRE_DRAIN_TIMEOUT_S": "1",
+    "SIGHTWIRE_HEARTBEAT_INTERVAL_S": "0.5",
+    "SIGHTWIRE_RESULTS_MAX_AGE_S": "600",
+}
+
+
+class Beats:
+    """The latest heartbeat counters of each detector instance."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, dict[str, int]] = {}
+
+    async def on_beat(self, msg: Any) -> None:
+        beat = Heartbeat.from_bytes(msg.data)
+        self.latest[beat.instance] = dict(beat.counters)
+
+    def total(self, key: str) -> int:
+        return sum(c.get(key, 0) for c in self.latest.values())
+
+
+async def publish(js: JetStreamContext, jpeg: bytes, seq: int) -> None:
+    now = now_ns()
+    frame = Frame(SID, seq, now, now, 640, 480, "upload", jpeg, f"f{seq}", depth=False, max_age_ms=600_000)
+    await js.publish(subjects.frames(SID), frame.to_bytes(), headers={"Nats-Msg-Id": subjects.frame_msg_id(SID, seq)})
+
+
+async def until(check: Any, timeout_s: float, what: Any) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"{what() if callable(what) else what} not within {timeout_s} s"
+        await asyncio.sleep(0.1)
+
+
+async def test_detector_kill_accounting(
+    nats_server: EmbeddedNatsServer, components: ComponentRunner, coco_dir: Path
+) -> None:
+    settings = NatsSettings(
+        nats_url=nats_server.url,
+        frames_max_msgs_per_subject=PER_SUBJECT,
+        consumer_ack_wait_s=3.0,
+        results_max_age_s=600,
+    )
+    nc = NATS()
+    await nc.connect(nats_server.url)
+    beats = Beats()
+    try:
+        js = nc.jetstream()
+        await provision(js, settings)
+        await nc.subscribe("sw.heartbeat.detector.*", cb=beats.on_beat)
+        env = {**WORKER_ENV, "SIGHTWIRE_FRAMES_MAX_MSGS_PER_SUBJECT": str(PER_SUBJECT)}
+        first = components.start("worker", "detector", env={**env, "SIGHTWIRE_INSTANCE_ID": "det-1"})
+        await until(lambda: "det-1" in beats.latest, 90, "first detector up")
+        jpeg = jpeg_of(coco_dir / PHOTO)
+        seq = 0
+        for _ in range(6):  # a calm start: the first detector keeps up
+            seq += 1
+            await publish(js, jpeg, seq)
+            await asyncio.sleep(1 / RATE_HZ)
+        await until(lambda: beats.latest["det-1"].get("processed", 0) == seq, 60, "calm frames processed")
+        assert not any(k.startswith("dropped_") for k in beats.latest["det-1"])
+        for _ in range(3):  # frames in flight ...
+            seq += 1
+            await publish(js, jpeg, seq)
+        components.kill(first)  # ... when it dies
+        killed_at = seq
+        for _ in range(int(8 * RATE_HZ)):  # 8 s without a detector: FRAMES keeps PER_SUBJECT, discards the rest
+            seq += 1
+            await publish(js, jpeg, seq)
+            await asyncio.sleep(1 / RATE_HZ)
+        components.start("worker", "detector", env={**env, "SIGHTWIRE_INSTANCE_ID": "det-2"})
+        stop = asyncio.Event()
+
+        async def keep_publishing() -> None:
+            nonlocal seq
+            while not stop.is_set():
+                seq += 1
+                await publish(js, jpeg, seq)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1 / RATE_HZ):
+                        await stop.wait()
+
+        producer = asyncio.create_task(keep_publishing())
+        await until(lambda: beats.latest.get("det-2", {}).get("processed", 0) >= 3, 120, "second detector working")
+        working_at = time.monotonic()
+        stop.set()
+        await producer
+        accepted = set(range(1, seq + 1))
+        results: dict[int, str] = {}
+        deadline, last_total, steady_since = time.monotonic() + 90, -1, time.monotonic()
+        while time.monotonic() < deadline:  # until balanced, or steady once the new detector has settled
+            results = await results_of(nats_server.url, SID, accepted, 2)
+            total = len(results) + beats.total("dropped_evicted")
+            if total != last_total:
+                last_total, steady_since = total, time.monotonic()
+            settled = time.monotonic() - working_at > 2 * 3.0 + 5 + 1  # its start-up pending list is settled
+            if total >= len(accepted) or (settled and time.monotonic() - steady_since > 5):
+                break
+        await asyncio.sleep(1.5)  # one more heartbeat: nothing further may be counted
+        evicted = beats.total("dropped_evicted")
+        state = (await js.stream_info(subjects.RESULTS_STREAM)).state
+        dropped = {k: v for k, v in beats.latest["det-2"].items() if k.startswith("dropped_")}
+        print(
+            f"\ndetector kill: {len(accepted)} frames accepted ({killed_at} before the kill), "
+            f"{len(results)} results ({sum(1 for v in results.values() if v != 'det')} errors), "
+            f"{evicted} counted as evicted, drops by reason {dropped}, "
+            f"unaccounted {len(accepted) - len(results) - evicted}"
+        )
+        assert set(results) <= accepted
+        unaccounted = len(accepted) - len(results) - evicted
+        # Exact but for one known gap (see workers/evictions.py): a frame the killed detector held
+        # unacked that FRAMES then discarded before redelivery; at most the frames in flight at the kill.
+        in_flight_at_kill = killed_at - beats.latest["det-1"].get("processed", 0)
+        assert 0 <= unaccounted <= in_flight_at_kill, (unaccounted, len(results), evicted, len(accepted), state)
+        assert set(dropped) == {"dropped_evicted"} and evicted >= int(8 * RATE_HZ) - PER_SUBJECT
+    finally:
+        await nc.close()
