@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from shared.natsserver import find_binary
-from tests.shared.test_up import first_detection, wait_healthy
+from tests.shared.test_up import tracked_detection, wait_healthy
 from tests.support.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,7 +88,7 @@ def test_wheel_carries_the_default_models_and_up_detects_a_stop_sign(tmp_path: P
     try:
         wait_healthy(base, proc, 180)
         session = httpx.post(f"{base}/stream/sessions", json={"fps_limit": 5, "confidence_threshold": 0.3}).json()
-        message = first_detection(base, session, (coco_dir / "000000000724.jpg").read_bytes(), 120)
+        message = tracked_detection(base, session, (coco_dir / "000000000724.jpg").read_bytes(), 120)[0]
         labels = [d["label"] for d in message["data"]["detections"]]  # type: ignore[index]
         assert "stop sign" in labels, message
     finally:
