@@ -317,12 +317,14 @@ class ClientSubscription:
             self._on_skipped(self, msg)
 
     def _is_new(self, msg: OutMessage) -> bool:
+        if msg.event_id == 0:  # not from a stream (a notice such as "broker unavailable"): always sent
+            return msg.kind == "error"
         if msg.event_id <= self._last_event_id:
             return False
         return msg.kind != "detection_result" or msg.seq is None or msg.seq > self._last_seq
 
     def _mark_queued(self, msg: OutMessage) -> None:
-        self._last_event_id = msg.event_id
+        self._last_event_id = max(self._last_event_id, msg.event_id)
         if msg.kind == "detection_result" and msg.seq is not None:
             self._last_seq = msg.seq
 

@@ -52,6 +52,18 @@ def closed_message(code: str, message: str) -> OutMessage:
     return OutMessage(0, "closed", payload)
 
 
+def unavailable_message() -> OutMessage:
+    """A non-final error: results pause while the message broker is unreachable."""
+    payload = {
+        "type": "error",
+        "error": "message broker unavailable; results resume when it is back",
+        "error_code": str(ErrorCode.UNAVAILABLE),
+        "frame_id": None,
+        "timestamp": time.time(),
+    }
+    return OutMessage(0, "error", payload)
+
+
 class SessionHub:
     """The one SCENE/EVENTS reader of a session in this process, and its viewers."""
 
@@ -74,6 +86,31 @@ class SessionHub:
 
     async def start(self, feed: SceneFeed) -> None:
         self._feed = await feed.open(self.sid)
+        self._task = asyncio.create_task(self._read(self._feed), name=f"hub-{self.sid}")
+
+    def link_lost(self) -> None:
+        """The broker link is down: every viewer hears it now (a non-final error) rather than
+        wondering why results stopped; the stream stays open and resumes when the link is back."""
+        for sub in tuple(self.subs):
+            sub.offer(unavailable_message())
+
+    async def relink(self, feed: SceneFeed) -> None:
+        """The link is back: read on from right after the last message the old feed read (an
+        ordered consumer would reset itself only after its heartbeat check, many seconds later)."""
+        if self.closed or self._feed is None or self._task is None:
+            return
+        old_feed, old_task = self._feed, self._task
+        try:
+            self._feed = await feed.open(self.sid, after=old_feed)
+        except Exception as exc:  # still unreachable: the old feed's own recovery stays in charge
+            self._feed = old_feed
+            log.warning("scene feed not reopened", extra={"sid": self.sid, "error": repr(exc)})
+            return
+        old_task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(old_task, HUB_STOP_TIMEOUT_S)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(old_feed.close(), HUB_STOP_TIMEOUT_S)
         self._task = asyncio.create_task(self._read(self._feed), name=f"hub-{self.sid}")
 
     async def _read(self, feed: LiveFeed) -> None:
@@ -190,6 +227,7 @@ class HubRegistry:
         self._hubs: dict[str, SessionHub] = {}
         self._lock = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
+        self._relink: asyncio.Task[None] | None = None
         self._closing = False
 
     async def start(self) -> None:
@@ -201,6 +239,8 @@ class HubRegistry:
         final = closed_message(ErrorCode.UNAVAILABLE, "gateway shutting down; reconnect to resume")
         for hub in list(self._hubs.values()):
             await self._finish(hub, final)
+        if self._relink is not None:
+            self._relink.cancel()
         if self._watch is not None:
             self._watch.cancel()
             with contextlib.suppress(BaseException):
@@ -238,6 +278,19 @@ class HubRegistry:
                     await asyncio.wait_for(replayer, HUB_STOP_TIMEOUT_S)
             if hub is not None:
                 hub.remove(sub)
+
+    def link_changed(self, up: bool) -> None:
+        """The broker link went down (tell every viewer) or came back (reopen every hub's feed)."""
+        if not up:
+            for hub in tuple(self._hubs.values()):
+                hub.link_lost()
+            return
+        if self._relink is None or self._relink.done():
+            self._relink = asyncio.create_task(self._relink_all(), name="hub-relink")
+
+    async def _relink_all(self) -> None:
+        for hub in tuple(self._hubs.values()):
+            await hub.relink(self.feed)
 
     async def session_closed(self, sid: str, code: str, message: str) -> None:
         """The session ended: its viewers here get a final event and the hub stops."""

@@ -43,7 +43,10 @@ class LiveFeed(Protocol):
 class SceneFeed(Protocol):
     """Where hubs read finished client messages (`gateway.scene_feed.NatsSceneFeed`)."""
 
-    async def open(self, sid: str) -> LiveFeed: ...
+    async def open(self, sid: str, after: LiveFeed | None = None) -> LiveFeed:
+        """From new messages on; given the feed it replaces (after a broker outage), right after
+        the last message that feed read, so nothing published meanwhile is missed."""
+        ...
 
     async def resumable(self, last_event_id: int) -> bool:
         """False for an id the SCENE stream never issued."""

@@ -93,7 +93,7 @@ class GatewayRuntime:
         if self.status is not Status.NEW:
             raise RuntimeError(f"gateway runtime cannot start when {self.status}")
         self.status = Status.STARTING
-        self.nc = await connect(self.settings, f"gateway-{self.settings.instance_id}")
+        self.nc = await connect(self.settings, f"gateway-{self.settings.instance_id}", on_link=self._on_link)
         self._connected = True
         self.js = self.nc.jetstream()
         await provision(self.js, self.settings)
@@ -119,6 +119,11 @@ class GatewayRuntime:
         self.janitor = Janitor(
             self.directory, self.hubs, self.forget, s.session_ttl_s, s.janitor_interval_s, self.counters
         )
+
+    def _on_link(self, up: bool) -> None:
+        """Viewers hear of a broker outage at once and read on from where they were when it ends."""
+        if self._built and self.status is Status.RUNNING:
+            self.hubs.link_changed(up)
 
     @property
     def accepting(self) -> bool:

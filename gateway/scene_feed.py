@@ -24,6 +24,7 @@ from nats.js import JetStreamContext, api
 from gateway import replay
 from gateway.fanout import OutMessage
 from gateway.messages import parse_message
+from gateway.ports import LiveFeed
 from shared import subjects
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,15 @@ class NatsLiveFeed:
     def __init__(self, sid: str, subs: list[Any]) -> None:
         self.sid = sid
         self.dropped = 0  # bodies that were not client messages
+        self.last_seq = [0] * len(subs)  # per subscription (SCENE, EVENTS): the last stream sequence read
         self._subs = subs
         self._queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
-        self._readers = [asyncio.create_task(self._read(s), name=f"feed-{sid}") for s in subs]
+        self._readers = [asyncio.create_task(self._read(i, s), name=f"feed-{sid}") for i, s in enumerate(subs)]
 
-    async def _read(self, psub: Any) -> None:
+    async def _read(self, index: int, psub: Any) -> None:
         try:
             async for msg in psub.messages:
+                self.last_seq[index] = msg.metadata.sequence.stream
                 out = await parse_message(msg.data, msg.metadata.sequence.stream)
                 if out is None:
                     self.dropped += 1
@@ -84,14 +87,17 @@ class NatsSceneFeed:
         self.replay_batch = replay_batch
         self.replay_max_events = replay_max_events
 
-    async def open(self, sid: str) -> NatsLiveFeed:
+    async def open(self, sid: str, after: LiveFeed | None = None) -> NatsLiveFeed:
+        """From new messages on; or, given the feed this one replaces, right after what it read."""
+        last = list(after.last_seq) if isinstance(after, NatsLiveFeed) else [0, 0]
         subs = []
         try:
-            for subject, stream in (
-                (subjects.scene(sid), subjects.SCENE_STREAM),
-                (subjects.session_events(sid), subjects.EVENTS_STREAM),
+            for (subject, stream), start in zip(
+                ((subjects.scene(sid), subjects.SCENE_STREAM), (subjects.session_events(sid), subjects.EVENTS_STREAM)),
+                last,
+                strict=True,
             ):
-                subs.append(await self._subscribe(subject, stream))
+                subs.append(await self._subscribe(subject, stream, start))
         except BaseException:
             for psub in subs:
                 with contextlib.suppress(Exception):
@@ -99,12 +105,17 @@ class NatsSceneFeed:
             raise
         return NatsLiveFeed(sid, subs)
 
-    async def _subscribe(self, subject: str, stream: str) -> Any:
+    async def _subscribe(self, subject: str, stream: str, after_seq: int) -> Any:
+        if after_seq <= 0:
+            policy, start = api.DeliverPolicy.NEW, None
+        else:
+            policy, start = api.DeliverPolicy.BY_START_SEQUENCE, after_seq + 1
         return await self.js.subscribe(
             subject,
             stream=stream,
             ordered_consumer=True,
-            deliver_policy=api.DeliverPolicy.NEW,
+            deliver_policy=policy,
+            config=api.ConsumerConfig(opt_start_seq=start) if start is not None else None,
             idle_heartbeat=IDLE_HEARTBEAT_S,
         )
 

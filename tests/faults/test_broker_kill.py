@@ -2,9 +2,9 @@
 
 `up` restarts it on the same store and port; uploads answer 503 (never 500)
 while it is away; every frame answered 202 still gets its result (JetStream
-kept it on disk, the worker's durable resumes); the SSE viewer, reconnecting
-like EventSource with Last-Event-ID, sees results again. Timings are printed
-(the report's recovery figures), not asserted.
+kept it on disk, the worker's durable resumes); the SSE viewer hears of the
+outage (a non-final UNAVAILABLE error) on the same open stream, then sees
+results again. Timings are printed (the report's recovery figures), not asserted.
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ def test_broker_kill_under_up(tmp_path: Path, model_dir: Path, coco_dir: Path) -
         seq_after = lambda: [e for e in viewer.results() if e.body["data"]["seq"] >= after_kill]  # noqa: E731
         wait_for(lambda: bool(seq_after()), 90, "a result for a frame sent after the restart")
         viewer_back_s = seq_after()[0].at - killed
+        told = [e for e in viewer.errors() if e.body.get("error_code") == "UNAVAILABLE" and e.at >= killed]
+        assert told and told[0].at < seq_after()[0].at, viewer.errors()  # told of the outage, then results resume
+        assert viewer.connects == 1, viewer.connects  # the stream stayed open throughout
 
         restarted = stack.child_pid("nats-server")
         assert restarted != broker_pid
