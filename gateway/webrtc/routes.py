@@ -119,13 +119,23 @@ def _parse_offer(body: bytes) -> OfferIn:
 
 
 async def _relay(runtime: GatewayRuntime, sid: str, sdp: str) -> WebRtcAnswer:
+    return await relay_offer(
+        runtime, subjects.WEBRTC_SUBJECT, sid, sdp, "no ingest instance takes WebRTC right now", "WebRTC", _REPLY_STATUS
+    )
+
+
+async def relay_offer(
+    runtime: GatewayRuntime, subject: str, sid: str, sdp: str, nobody: str, what: str, statuses: dict[str, int]
+) -> WebRtcAnswer:
+    """Request/reply of an SDP offer to ingest; every failure is a coded ApiError (`statuses` maps
+    ingest's refusal codes to HTTP; anything else is 503)."""
     timeout = runtime.settings.webrtc_offer_timeout_s
     try:
-        msg = await runtime.nc.request(subjects.WEBRTC_SUBJECT, WebRtcOffer(sid=sid, sdp=sdp).to_bytes(), timeout)
+        msg = await runtime.nc.request(subject, WebRtcOffer(sid=sid, sdp=sdp).to_bytes(), timeout)
     except nats.errors.NoRespondersError as exc:
-        raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "no ingest instance takes WebRTC right now") from exc
+        raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, nobody) from exc
     except TimeoutError as exc:  # nats.errors.TimeoutError is one
-        raise ApiError(504, ErrorCode.WEBRTC_UNAVAILABLE, f"no WebRTC answer within {timeout:.0f} s") from exc
+        raise ApiError(504, ErrorCode.WEBRTC_UNAVAILABLE, f"no {what} answer within {timeout:.0f} s") from exc
     except nats.errors.Error as exc:
         raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "NATS unavailable") from exc
     try:
@@ -134,5 +144,5 @@ async def _relay(runtime: GatewayRuntime, sid: str, sdp: str) -> WebRtcAnswer:
         raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "unreadable answer from ingest") from exc
     if not answer.ok:
         code = ErrorCode.__members__.get(answer.code or "", ErrorCode.WEBRTC_UNAVAILABLE)
-        raise ApiError(_REPLY_STATUS.get(code.value, 503), code, answer.message or "WebRTC refused")
+        raise ApiError(statuses.get(code.value, 503), code, answer.message or f"{what} refused")
     return answer

@@ -22,11 +22,11 @@ from pydantic import BaseModel, Field
 from gateway.deps import AuthorizedSession, RuntimeDep
 from gateway.errors import ApiError, error_responses
 from gateway.runtime import GatewayRuntime
-from gateway.webrtc.routes import BODY_CAP, OfferIn, _ice_servers, _parse_offer, _read_capped
+from gateway.webrtc.routes import BODY_CAP, OfferIn, _ice_servers, _parse_offer, _read_capped, relay_offer
 from gateway.webrtc.sdp import InvalidOffer, check_offer
 from shared import subjects
-from shared.errors import EnvelopeError, ErrorCode
-from shared.webrtc import WebRtcAnswer, WebRtcOffer
+from shared.errors import ErrorCode
+from shared.webrtc import WebRtcAnswer
 
 router = APIRouter(tags=["webrtc"])
 
@@ -87,21 +87,7 @@ async def _owner(runtime: GatewayRuntime, sid: str) -> str:
 
 
 async def _relay(runtime: GatewayRuntime, sid: str, sdp: str) -> WebRtcAnswer:
+    """Ask the lease holder itself (not a queue group): only it has the camera's frames."""
     owner = await _owner(runtime, sid)
-    timeout = runtime.settings.webrtc_offer_timeout_s
-    try:
-        msg = await runtime.nc.request(subjects.ingest_video(owner), WebRtcOffer(sid=sid, sdp=sdp).to_bytes(), timeout)
-    except nats.errors.NoRespondersError as exc:
-        raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "the camera's owner is not answering; retry shortly") from exc
-    except TimeoutError as exc:
-        raise ApiError(504, ErrorCode.WEBRTC_UNAVAILABLE, f"no video answer within {timeout:.0f} s") from exc
-    except nats.errors.Error as exc:
-        raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "NATS unavailable") from exc
-    try:
-        answer = WebRtcAnswer.from_bytes(msg.data)
-    except EnvelopeError as exc:
-        raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "unreadable answer from ingest") from exc
-    if not answer.ok:
-        code = ErrorCode.__members__.get(answer.code or "", ErrorCode.WEBRTC_UNAVAILABLE)
-        raise ApiError(_REPLY_STATUS.get(code.value, 503), code, answer.message or "video refused")
-    return answer
+    nobody = "the camera's owner is not answering; retry shortly"
+    return await relay_offer(runtime, subjects.ingest_video(owner), sid, sdp, nobody, "video", _REPLY_STATUS)
