@@ -1,11 +1,13 @@
 """The one error shape of the public API (DESIGN.md section 4), on every path.
 
-Route code raises `ApiError(status, code, message)`; `install_error_handlers`
-turns it, FastAPI's validation errors, Starlette's 404/405 and anything
-unexpected into `{"type": "error", "error", "error_code", "frame_id",
-"timestamp"}` so that clients parse one shape, whatever went wrong. On a
-WebSocket the same handler refuses the handshake with that JSON body, or
-closes an accepted socket with a policy-violation code.
+Code anywhere raises a narrow `shared.errors.SightwireError` subclass; the one
+table from those classes to HTTP statuses (`HTTP_STATUS`) lives here, at the
+edge. `install_error_handlers` turns them (and the legacy `ApiError`),
+FastAPI's validation errors, Starlette's 404/405 and anything unexpected into
+`{"type": "error", "error", "error_code", "frame_id", "timestamp"}` so that
+clients parse one shape, whatever went wrong. On a WebSocket the same handler
+refuses the handshake with that JSON body, or closes an accepted socket with a
+policy-violation code.
 
 NATS being unreachable is not a bug of the request: a NATS error or timeout
 that escapes a route (token lookup, KV read, publish) is answered 503
@@ -28,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketState
 
+from shared import errors as sw
 from shared.errors import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,39 @@ _DESCRIPTIONS = {
     503: "Unavailable: starting, stopping, or NATS unreachable",
 }
 WS_POLICY_VIOLATION = 1008
+
+# The one table from the project's narrow errors to HTTP statuses; looked up along the
+# class's MRO, so a subclass inherits its parent's status unless listed itself.
+HTTP_STATUS: dict[type[sw.SightwireError], int] = {
+    sw.MalformedRequest: 400,
+    sw.InvalidSdp: 400,
+    sw.Unauthorized: 401,
+    sw.Forbidden: 403,
+    sw.NotFound: 404,
+    sw.SessionClosed: 404,
+    sw.Conflict: 409,
+    sw.PayloadTooLarge: 413,
+    sw.InvalidInput: 422,
+    sw.InvalidImage: 422,
+    sw.InvalidSourceURL: 422,
+    sw.RateLimited: 429,
+    sw.Unavailable: 503,
+    sw.WebRTCTimeout: 504,
+}
+
+
+def http_status(exc: sw.SightwireError) -> int:
+    """The HTTP status for one of our errors (500 for one the table does not know)."""
+    for cls in type(exc).__mro__:
+        status = HTTP_STATUS.get(cls)
+        if status is not None:
+            return status
+    return 500
+
+
+def _retry_headers(exc: sw.SightwireError) -> dict[str, str]:
+    retry_after = getattr(exc, "retry_after_s", None)
+    return {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
 
 
 class ApiError(Exception):
@@ -115,6 +151,17 @@ async def _api_error(conn: HTTPConnection, exc: Exception) -> JSONResponse | Non
     return response
 
 
+async def _sightwire_error(conn: HTTPConnection, exc: Exception) -> JSONResponse | None:
+    assert isinstance(exc, sw.SightwireError)
+    status = http_status(exc)
+    if status >= 500 and status != 503 and status != 504:
+        log.error("internal error", extra={"path": conn.url.path, "error": repr(exc)})
+    response = await _respond(conn, status, error_body(exc.code, exc.message, exc.frame_id))
+    if response is not None:
+        response.headers.update(_retry_headers(exc))
+    return response
+
+
 UNAVAILABLE_RETRY_S = "2"
 
 
@@ -160,6 +207,7 @@ async def _unexpected(conn: HTTPConnection, exc: Exception) -> JSONResponse | No
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(sw.SightwireError, _sightwire_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(NatsError, _nats_unavailable)  # type: ignore[arg-type]

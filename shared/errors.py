@@ -38,9 +38,10 @@ class SightwireError(Exception):
 
     code: ErrorCode = ErrorCode.INTERNAL_ERROR
 
-    def __init__(self, message: str, code: ErrorCode | None = None) -> None:
+    def __init__(self, message: str, code: ErrorCode | None = None, *, frame_id: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.frame_id = frame_id
         if code is not None:
             self.code = code
 
@@ -55,3 +56,93 @@ class InvalidSourceURL(SightwireError):
     """A camera URL refused by the allow-list or address policy."""
 
     code = ErrorCode.INVALID_SOURCE_URL
+
+
+class InvalidInput(SightwireError):
+    """A request body, parameter or message field out of bounds (HTTP 422)."""
+
+    code = ErrorCode.VALIDATION_ERROR
+
+
+class MalformedRequest(SightwireError):
+    """A request that cannot be read at all: not JSON, wrong framing (HTTP 400)."""
+
+    code = ErrorCode.VALIDATION_ERROR
+
+
+class Conflict(SightwireError):
+    """A request at odds with the session's state, e.g. an upload to a camera session (HTTP 409)."""
+
+    code = ErrorCode.VALIDATION_ERROR
+
+
+class InvalidImage(SightwireError):
+    """Bytes that are not a decodable image within the pixel limit."""
+
+    code = ErrorCode.INVALID_IMAGE
+
+
+class InvalidSdp(SightwireError):
+    """A WebRTC offer that is not usable SDP."""
+
+    code = ErrorCode.INVALID_SDP
+
+
+class Unauthorized(SightwireError):
+    """Missing or wrong credentials (session token or API key)."""
+
+    code = ErrorCode.UNAUTHORIZED
+
+
+class Forbidden(SightwireError):
+    """Credentials that do not open this resource, or a refused Origin."""
+
+    code = ErrorCode.FORBIDDEN
+
+
+class NotFound(SightwireError):
+    """No such session, event, snapshot or route."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class SessionClosed(SightwireError):
+    """The session existed but was closed."""
+
+    code = ErrorCode.SESSION_CLOSED
+
+
+class PayloadTooLarge(SightwireError):
+    """A body or message over its byte cap, refused before it was read whole."""
+
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class RateLimited(SightwireError):
+    """Too many requests or sessions; `retry_after_s` says when to come back."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(SightwireError):
+    """A dependency (the broker, a worker tier) is unreachable or starting; retry later."""
+
+    code = ErrorCode.UNAVAILABLE
+
+    def __init__(self, message: str, retry_after_s: float = 2.0, code: ErrorCode | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after_s = retry_after_s
+
+
+class WebRTCUnavailable(Unavailable):
+    """No ingest instance can take a WebRTC peer now."""
+
+    code = ErrorCode.WEBRTC_UNAVAILABLE
+
+
+class WebRTCTimeout(WebRTCUnavailable):
+    """The ingest tier did not answer an SDP offer in time (HTTP 504)."""
