@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gateway.errors import ApiError
-from shared.errors import ErrorCode
+from shared.errors import InvalidInput
 from shared.sessions import SessionConfig
 
 if TYPE_CHECKING:
@@ -33,9 +32,7 @@ def check_classes(runtime: GatewayRuntime, config: SessionConfig) -> None:
     known = known_labels(runtime)
     unknown = sorted(set(config.classes) - known) if known else []
     if unknown:
-        raise ApiError(
-            422,
-            ErrorCode.VALIDATION_ERROR,
+        raise InvalidInput(
             f"unknown classes: {', '.join(unknown[:SHOWN])[:400]}; the running detector knows: "
             f"{', '.join(sorted(known)[:SHOWN])}" + (" ..." if len(known) > SHOWN else ""),
         )

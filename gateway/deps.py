@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query
 from starlette.requests import HTTPConnection
 
-from gateway.errors import ApiError
 from gateway.runtime import GatewayRuntime
-from shared.errors import ErrorCode
+from shared.errors import Forbidden, NotFound, Unauthorized, Unavailable
 from shared.sessions import SessionRecord
-
-SID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-_SID = re.compile(SID_PATTERN)
+from shared.subjects import is_sid
 
 
 def hash_token(token: str) -> str:
@@ -39,7 +35,7 @@ def new_token() -> str:
 def get_runtime(conn: HTTPConnection) -> GatewayRuntime:
     runtime = getattr(conn.app.state, "runtime", None)
     if runtime is None:
-        raise ApiError(503, ErrorCode.UNAVAILABLE, "gateway is starting")
+        raise Unavailable("gateway is starting", retry_after_s=None)
     return runtime
 
 
@@ -67,21 +63,17 @@ async def authorized_session(
 ) -> SessionRecord:
     """The session named in the path, if the caller holds its token."""
     if not token:
-        raise ApiError(401, ErrorCode.UNAUTHORIZED, "session token required (Authorization: Bearer or ?token=)")
-    found = await runtime.directory.get(client_id) if _valid_sid(client_id) else None
+        raise Unauthorized("session token required (Authorization: Bearer or ?token=)")
+    found = await runtime.directory.get(client_id) if is_sid(client_id) else None
     if found is None:
-        raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
+        raise NotFound("no such session")
     record = found[0]
     if not hmac.compare_digest(hash_token(token), record.token_hash):
-        raise ApiError(403, ErrorCode.FORBIDDEN, "token does not open this session")
+        raise Forbidden("token does not open this session")
     return record
 
 
 AuthorizedSession = Annotated[SessionRecord, Depends(authorized_session)]
-
-
-def _valid_sid(sid: str) -> bool:
-    return _SID.fullmatch(sid) is not None
 
 
 async def require_api_key(
@@ -95,9 +87,9 @@ async def require_api_key(
         return
     given = x_api_key or _bearer(authorization)
     if not given:
-        raise ApiError(401, ErrorCode.UNAUTHORIZED, "API key required (X-API-Key or Authorization: Bearer)")
+        raise Unauthorized("API key required (X-API-Key or Authorization: Bearer)")
     if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-        raise ApiError(401, ErrorCode.UNAUTHORIZED, "invalid API key")
+        raise Unauthorized("invalid API key")
 
 
 ApiKeyDep = Depends(require_api_key)

@@ -2,7 +2,7 @@
 
 Code anywhere raises a narrow `shared.errors.SightwireError` subclass; the one
 table from those classes to HTTP statuses (`HTTP_STATUS`) lives here, at the
-edge. `install_error_handlers` turns them (and the legacy `ApiError`),
+edge. `install_error_handlers` turns them (and the deprecated `ApiError`),
 FastAPI's validation errors, Starlette's 404/405 and anything unexpected into
 `{"type": "error", "error", "error_code", "frame_id", "timestamp"}` so that
 clients parse one shape, whatever went wrong. On a WebSocket the same handler
@@ -94,8 +94,12 @@ def _retry_headers(exc: sw.SightwireError) -> dict[str, str]:
     return {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
 
 
-class ApiError(Exception):
-    """An expected failure of a request, with its HTTP status and error code."""
+class ApiError(sw.SightwireError):
+    """Deprecated: an error that names its own HTTP status. Raise a narrow `SightwireError`.
+
+    A `SightwireError` itself, so that `except SightwireError` catches both
+    while the last raise sites move over; to be deleted then.
+    """
 
     def __init__(
         self,
@@ -105,11 +109,8 @@ class ApiError(Exception):
         frame_id: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, code, frame_id=frame_id)
         self.status = status
-        self.code = code
-        self.message = message
-        self.frame_id = frame_id
         self.headers = headers or {}
 
 

@@ -11,7 +11,6 @@ notifier; one that belongs to another session is reported as absent.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from shared import subjects
+from shared.eventbody import event_of
 from shared.eventconfig import EVENT_KINDS
 from shared.sessions import SessionConfig
 from shared.snapshots import SNAPSHOTS_BUCKET, snapshot_name
@@ -71,7 +71,7 @@ async def replay(js: JetStreamContext, sid: str, after: str | None, kinds: list[
                 break
             for msg in msgs:
                 pending, scanned = msg.metadata.num_pending or 0, scanned + 1
-                event = _event(msg.data)
+                event = event_of(msg.data)
                 if event is None:
                     continue
                 if skipping:
@@ -94,7 +94,7 @@ async def latest_counts(js: JetStreamContext, sid: str, config: SessionConfig) -
     for kind in EVENT_KINDS:
         with contextlib.suppress(NotFoundError):
             raw = await js.get_msg(subjects.EVENTS_STREAM, subject=subjects.events(sid, kind))
-            event = _event(raw.data or b"")
+            event = event_of(raw.data or b"")
             if event is not None and raw.seq is not None and (newest is None or raw.seq > newest[0]):
                 newest = (raw.seq, event)
     counts = newest[1].get("counts") if newest else None
@@ -124,12 +124,3 @@ async def snapshot(js: JetStreamContext, sid: str, event_id: str) -> bytes | Non
 def _in_out(value: Any) -> dict[str, int]:
     value = value if isinstance(value, dict) else {}
     return {"in": int(value.get("in", 0)), "out": int(value.get("out", 0))}
-
-
-def _event(data: bytes) -> dict[str, Any] | None:
-    try:
-        body = json.loads(data)
-    except ValueError:
-        return None
-    event = body.get("event") if isinstance(body, dict) else None
-    return event if isinstance(event, dict) else None

@@ -2,42 +2,44 @@
 
 The seed clients send config fields flat (`{"fps_limit": 15,
 "confidence_threshold": 0.6}`); DESIGN.md also allows a nested `config`.
-Both are accepted, flat fields win. Every field carries the same bounds as
-`shared.sessions.SessionConfig`, so an out-of-range value is a 422 from
-validation, never a 500 later; unknown keys are refused so a typo is not
-silently ignored.
+Both are accepted, flat fields win. The config fields are derived from
+`shared.sessions.SessionConfig` (each bound is written there, once), so an
+out-of-range value is a 422 from validation, never a 500 later; unknown keys
+are refused so a typo is not silently ignored.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
-from shared.eventconfig import Anchor, Lines, Webhooks, Zones
-from shared.sessions import Calibration, ClassName, SessionConfig, SourceSpec
+from shared.sessions import SessionConfig, SourceSpec
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ConfigFields(Strict):
-    """Optional session config fields (all bounded as in `SessionConfig`)."""
+def _optional(info: FieldInfo) -> tuple[Any, Any]:
+    """A config field as a request field: same type and bounds, default None (= not sent)."""
+    bounded: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return bounded | None, Field(None, description=info.description)
 
-    fps_limit: int | None = Field(None, ge=1, le=30, description="Results per second per client.")
-    confidence_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    enable_tracking: bool | None = None
-    enable_depth: bool | None = None
-    depth_fps: float | None = Field(None, gt=0, le=30, description="Depth maps per second (<= frame rate).")
-    classes: list[ClassName] | None = Field(None, max_length=80, description="Only these labels; null = all.")
-    camera_hfov_deg: float | None = Field(None, gt=1, lt=180, description="Horizontal field of view of the camera.")
-    calibration: Calibration | None = None
-    max_frame_age_ms: int | None = Field(None, ge=50, le=60_000, description="Older frames are dropped as stale.")
-    zones: Zones | None = Field(None, description="Polygons to watch (DESIGN §8); replaces the list.")
-    lines: Lines | None = Field(None, description="Lines to count crossings of; replaces the list.")
-    anchor: Anchor | None = Field(None, description="The point of a box that counts.")
-    webhooks: Webhooks | None = Field(None, description="Event receivers; `secret` is write-only.")
+
+if TYPE_CHECKING:
+    _OptionalConfig = Strict
+else:
+    _OptionalConfig = create_model(
+        "OptionalConfig",
+        __base__=Strict,
+        **{name: _optional(info) for name, info in SessionConfig.model_fields.items()},
+    )
+
+
+class ConfigFields(_OptionalConfig):
+    """Optional session config fields: every `SessionConfig` field, bounded as there, default None."""
 
     def flat_changes(self, exclude: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
         """The fields the client actually sent (an explicit null included)."""

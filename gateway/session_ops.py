@@ -17,8 +17,7 @@ from pydantic import ValidationError
 
 from gateway.classes import check_classes
 from gateway.deps import hash_token, new_token
-from gateway.errors import ApiError
-from shared.errors import ErrorCode, InvalidSourceURL
+from shared.errors import InvalidInput, InvalidSourceURL, NotFound, Unavailable
 from shared.sessions import SessionConfig, SessionRecord, SourceSpec
 from shared.urls import UrlPolicy, check_url
 from shared.webhooks import police_webhook_url
@@ -41,37 +40,30 @@ def merged_config(base: SessionConfig, changes: dict[str, Any]) -> SessionConfig
         return SessionConfig.model_validate({**base.model_dump(), **changes})
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"invalid config: {fields}") from exc
-
-
-def _invalid(message: str) -> ApiError:
-    return ApiError(422, ErrorCode.INVALID_SOURCE_URL, message)
+        raise InvalidInput(f"invalid config: {fields}") from exc
 
 
 async def checked_source(runtime: GatewayRuntime, source: SourceSpec | None) -> SourceSpec:
     """Police a requested source; network URLs may resolve DNS, so that runs in a thread."""
     source = source or SourceSpec()
     if source.type not in runtime.settings.source_types:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"source type {source.type!r} is not enabled here")
+        raise InvalidInput(f"source type {source.type!r} is not enabled here")
     if source.type in ("upload", "webrtc"):
         return source.model_copy(update={"url": None})
     if not source.url:
-        raise _invalid(f"a {source.type} source needs a url")
+        raise InvalidSourceURL(f"a {source.type} source needs a url")
     if source.type in _SCHEMES:
         await _check_network(runtime, source.type, source.url)
     elif any(c in source.url for c in _FORBIDDEN_PATH_CHARS) or "://" in source.url.removeprefix("file://"):
-        raise _invalid("file/usb source must be a plain path or device")
+        raise InvalidSourceURL("file/usb source must be a plain path or device")
     return source
 
 
 async def _check_network(runtime: GatewayRuntime, kind: str, url: str) -> None:
     policy = UrlPolicy(runtime.settings.allow_link_local_sources, runtime.settings.allow_unresolved_hosts)
-    try:
-        checked = await asyncio.to_thread(check_url, url, policy)
-    except InvalidSourceURL as exc:
-        raise _invalid(exc.message) from exc
+    checked = await asyncio.to_thread(check_url, url, policy)  # InvalidSourceURL (422) if refused
     if checked.scheme not in _SCHEMES[kind]:
-        raise _invalid(f"a {kind} source needs a {' or '.join(_SCHEMES[kind])} URL")
+        raise InvalidSourceURL(f"a {kind} source needs a {' or '.join(_SCHEMES[kind])} URL")
 
 
 async def checked_webhooks(runtime: GatewayRuntime, config: SessionConfig) -> None:
@@ -81,7 +73,7 @@ async def checked_webhooks(runtime: GatewayRuntime, config: SessionConfig) -> No
         try:
             await asyncio.to_thread(police_webhook_url, hook.url, allow_link_local=allow)
         except InvalidSourceURL as exc:
-            raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"invalid config: webhooks.{i}.url: {exc.message}") from exc
+            raise InvalidInput(f"invalid config: webhooks.{i}.url: {exc.message}") from exc
 
 
 async def create_session(
@@ -89,7 +81,7 @@ async def create_session(
 ) -> tuple[SessionRecord, str]:
     """Store a new session; returns the record and the token (shown once, stored hashed)."""
     if not runtime.accepting:
-        raise ApiError(503, ErrorCode.UNAVAILABLE, "gateway is shutting down")
+        raise Unavailable("gateway is shutting down", retry_after_s=None)
     config = merged_config(SessionConfig(), changes)
     check_classes(runtime, config)
     await checked_webhooks(runtime, config)
@@ -106,7 +98,7 @@ async def update_config(runtime: GatewayRuntime, sid: str, changes: dict[str, An
     """Apply config changes with compare-and-set; 404 if the session ended meanwhile."""
     current = await runtime.directory.get(sid)
     if current is None:
-        raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
+        raise NotFound("no such session")
     check_classes(runtime, merged_config(current[0].config, changes))  # validate before writing
     await checked_webhooks(runtime, merged_config(current[0].config, changes))  # validate before writing
 
@@ -116,5 +108,5 @@ async def update_config(runtime: GatewayRuntime, sid: str, changes: dict[str, An
 
     stored = await runtime.directory.update(sid, change)
     if stored is None:
-        raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
+        raise NotFound("no such session")
     return stored.config

@@ -24,10 +24,11 @@ import msgpack
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway import session_ops, wsproto
-from gateway.errors import ApiError, error_body
+from gateway.errors import error_body
 from gateway.fanout import ClientSubscription, OutMessage
 from gateway.uploads import publish_frame, upload_cap
-from shared.errors import ErrorCode
+from shared.errors import ErrorCode, InvalidInput, NotFound, SightwireError
+from shared.sessions import MAX_FPS
 
 if TYPE_CHECKING:
     from gateway.runtime import GatewayRuntime
@@ -52,10 +53,12 @@ class WsConnection:
         self._lock = asyncio.Lock()
         self._timeouts = 0
 
-    async def serve(self, fps_limit: int | None, last_event_id: int | None) -> None:
-        """Run until the client leaves, the session ends, or the client is too slow."""
-        requested = fps_limit or 30
-        async with self.runtime.hubs.subscribe(self.sid, "ws", requested, last_event_id) as sub:
+    async def serve(self, delivery_fps: int | None, last_event_id: int | None) -> None:
+        """Run until the client leaves, the session ends, or the client is too slow.
+
+        `delivery_fps`: this client's results per second (None: the session's `fps_limit`).
+        """
+        async with self.runtime.hubs.subscribe(self.sid, "ws", delivery_fps or MAX_FPS, last_event_id) as sub:
             await first_completed(self._send_loop(sub), self._receive_loop())
 
     # ---- results out ----
@@ -109,7 +112,7 @@ class WsConnection:
                 return
             try:
                 await self._act(await self._parse(message))
-            except ApiError as exc:
+            except SightwireError as exc:
                 await self._reply(error_body(exc.code, exc.message, exc.frame_id))
 
     async def _parse(self, message: MutableMapping[str, Any]) -> wsproto.ClientMessage:
@@ -117,7 +120,7 @@ class WsConnection:
         if data is not None:
             return wsproto.parse_binary(data)
         if text is None:
-            raise ApiError(422, ErrorCode.VALIDATION_ERROR, "empty message")
+            raise InvalidInput("empty message")
         cap = upload_cap(self.runtime.intake)
         if len(text) > BIG_TEXT:
             return await asyncio.to_thread(wsproto.parse_text, text, cap)
@@ -135,7 +138,7 @@ class WsConnection:
     async def _record(self) -> Any:
         found = await self.runtime.directory.get(self.sid)
         if found is None:
-            raise ApiError(404, ErrorCode.NOT_FOUND, "no such session")
+            raise NotFound("no such session")
         return found[0]
 
 

@@ -119,12 +119,12 @@ class PayloadTooLarge(SightwireError):
 
 
 class RateLimited(SightwireError):
-    """Too many requests or sessions; `retry_after_s` says when to come back."""
+    """Too many requests or sessions; `retry_after_s` says when to come back (None: no estimate)."""
 
     code = ErrorCode.RATE_LIMITED
 
-    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after_s: float | None = 1.0, *, frame_id: str | None = None) -> None:
+        super().__init__(message, frame_id=frame_id)
         self.retry_after_s = retry_after_s
 
 
@@ -133,15 +133,29 @@ class Unavailable(SightwireError):
 
     code = ErrorCode.UNAVAILABLE
 
-    def __init__(self, message: str, retry_after_s: float = 2.0, code: ErrorCode | None = None) -> None:
-        super().__init__(message, code)
+    def __init__(
+        self,
+        message: str,
+        retry_after_s: float | None = 2.0,
+        code: ErrorCode | None = None,
+        *,
+        frame_id: str | None = None,
+    ) -> None:
+        super().__init__(message, code, frame_id=frame_id)
         self.retry_after_s = retry_after_s
 
 
 class WebRTCUnavailable(Unavailable):
-    """No ingest instance can take a WebRTC peer now."""
+    """No ingest instance can take a WebRTC peer now.
+
+    No `retry_after_s` by default: ingest gives no estimate, and the page's own
+    backoff is what retries (that retry is the failover to a new camera owner).
+    """
 
     code = ErrorCode.WEBRTC_UNAVAILABLE
+
+    def __init__(self, message: str, retry_after_s: float | None = None, code: ErrorCode | None = None) -> None:
+        super().__init__(message, retry_after_s, code)
 
 
 class WebRTCTimeout(WebRTCUnavailable):

@@ -58,22 +58,40 @@ class Calibration(Strict):
     offset_m: float = Field(0.0, ge=-1000, le=1000)
 
 
-class SessionConfig(Strict):
-    """Per-session pipeline settings; every field is bounded."""
+MAX_FPS = 30  # the highest analysis or delivery rate anyone may ask for
 
-    fps_limit: int = Field(10, ge=1, le=30)
+
+class SessionConfig(Strict):
+    """Per-session pipeline settings; every field is bounded, here only (the API derives its bodies from it)."""
+
+    fps_limit: int = Field(
+        10,
+        ge=1,
+        le=MAX_FPS,
+        description="The session's analysis rate: frames per second taken from the source for analysis; "
+        "also each viewer's default and ceiling for results per second.",
+    )
     confidence_threshold: float = Field(0.5, ge=0.0, le=1.0)
     enable_tracking: bool = True
     enable_depth: bool = True
-    depth_fps: float = Field(5.0, gt=0, le=30)
-    classes: list[ClassName] | None = Field(None, max_length=80)
-    camera_hfov_deg: float = Field(60.0, gt=1, lt=180)
+    depth_fps: float = Field(5.0, gt=0, le=MAX_FPS, description="Depth maps per second (<= frame rate).")
+    classes: list[ClassName] | None = Field(None, max_length=80, description="Only these labels; null = all.")
+    camera_hfov_deg: float = Field(60.0, gt=1, lt=180, description="Horizontal field of view of the camera.")
     calibration: Calibration | None = None
-    max_frame_age_ms: int = Field(2000, ge=50, le=60_000)
-    zones: Zones = Field(default_factory=list)
-    lines: Lines = Field(default_factory=list)
-    anchor: Anchor = "bottom_center"
-    webhooks: Webhooks = Field(default_factory=list)
+    max_frame_age_ms: int = Field(2000, ge=50, le=60_000, description="Older frames are dropped as stale.")
+    zones: Zones = Field(default_factory=list, description="Polygons to watch (DESIGN §8); replaces the list.")
+    lines: Lines = Field(default_factory=list, description="Lines to count crossings of; replaces the list.")
+    anchor: Anchor = Field("bottom_center", description="The point of a box that counts.")
+    webhooks: Webhooks = Field(default_factory=list, description="Event receivers; `secret` is write-only.")
+
+    @property
+    def analysis_fps(self) -> int:
+        """Frames per second the producers sample from this session's source for analysis.
+
+        Kept under the seed API's name `fps_limit` on the wire; code that paces
+        capture or admits frames should read this name.
+        """
+        return self.fps_limit
 
 
 class SessionRecord(Strict):

@@ -28,7 +28,9 @@ RESULTS_ALL = "sw.results.>"
 SCENE_ALL = "sw.scene.>"
 EVENTS_ALL = "sw.events.>"
 
-_SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The one session-id pattern (one subject token); the gateway checks ids in paths with it too.
+SID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_SID = re.compile(SID_PATTERN)
 _KIND = re.compile(r"^[a-z][a-z_]{0,31}$")
 
 
@@ -38,9 +40,14 @@ class ResultKind(StrEnum):
     ERROR = "error"
 
 
+def is_sid(sid: str) -> bool:
+    """Whether `sid` is a well-formed session id (one subject token)."""
+    return _SID.fullmatch(sid) is not None
+
+
 def check_sid(sid: str) -> str:
     """A session id must be one subject token; anything else is refused."""
-    if not _SID.fullmatch(sid):
+    if not is_sid(sid):
         raise ValueError(f"invalid session id {sid!r}")
     return sid
 

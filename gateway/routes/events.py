@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field
 
 from gateway import eventlog
 from gateway.deps import AuthorizedSession, RuntimeDep
-from gateway.errors import ApiError, error_responses
+from gateway.errors import error_responses
 from gateway.runtime import GatewayRuntime
-from shared.errors import ErrorCode
+from shared.errors import InvalidInput, NotFound
 from shared.eventconfig import EVENT_KINDS
 
 router = APIRouter(prefix="/stream", tags=["events"])
@@ -51,7 +51,7 @@ def _kinds(kinds: str | None) -> list[str] | None:
     wanted = [k.strip() for k in kinds.split(",") if k.strip()]
     unknown = [k for k in wanted if k not in EVENT_KINDS]
     if unknown or len(wanted) > len(EVENT_KINDS):
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"kinds: unknown event kinds {unknown[:4]}")
+        raise InvalidInput(f"kinds: unknown event kinds {unknown[:4]}")
     return sorted(set(wanted))
 
 
@@ -66,7 +66,7 @@ async def list_events(
     try:
         page = await eventlog.replay(events_js(runtime), record.sid, after, _kinds(kinds), limit)
     except eventlog.UnknownCursor as exc:
-        raise ApiError(404, ErrorCode.NOT_FOUND, "after: no such event of this session (expired?)") from exc
+        raise NotFound("after: no such event of this session (expired?)") from exc
     return EventPage(client_id=record.sid, events=page.events, next=page.next, has_more=page.has_more)
 
 
@@ -89,5 +89,5 @@ async def event_snapshot(
 ) -> Response:
     jpeg = await eventlog.snapshot(events_js(runtime), record.sid, event_id)
     if jpeg is None:
-        raise ApiError(404, ErrorCode.NOT_FOUND, "no snapshot for this event (none taken, or expired)")
+        raise NotFound("no snapshot for this event (none taken, or expired)")
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})

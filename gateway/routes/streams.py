@@ -40,14 +40,14 @@ from starlette.websockets import WebSocket
 
 from gateway import session_ops
 from gateway.deps import ApiKeyDep, AuthorizedSession, RuntimeDep
-from gateway.errors import ApiError, error_body, error_responses
+from gateway.errors import error_body, error_responses
 from gateway.fanout import OutMessage
 from gateway.limits import SessionQuotaDep
 from gateway.runtime import GatewayRuntime
 from gateway.sse import SseResponse
 from gateway.wsconn import WsConnection
-from shared.errors import ErrorCode
-from shared.sessions import SourceSpec
+from shared.errors import ErrorCode, InvalidInput, SightwireError
+from shared.sessions import MAX_FPS, SourceSpec
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/stream", tags=["streams"])
@@ -67,8 +67,15 @@ WS_POLICY_VIOLATION = 1008
 async def event_stream(
     runtime: RuntimeDep,
     record: AuthorizedSession,
-    fps_limit: Annotated[
-        int | None, Query(ge=1, le=30, description="At most this many results/s (<= session's)")
+    delivery_fps: Annotated[
+        int | None,
+        Query(
+            alias="fps_limit",
+            ge=1,
+            le=MAX_FPS,
+            description="This client's delivery rate: at most this many "
+            "results/s (default and ceiling: the session's `fps_limit`)",
+        ),
     ] = None,
     last_event_id: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
     events: Annotated[EventNaming, Query(description="`named`: `event: detection_result` etc.")] = "message",
@@ -80,7 +87,9 @@ async def event_stream(
     # headers, and a frame uploaded from there must already find this viewer.
     # The background task closes the subscription even if the body never runs.
     subscription = AsyncExitStack()
-    sub = await subscription.enter_async_context(runtime.hubs.subscribe(record.sid, "sse", fps_limit or 30, resume))
+    sub = await subscription.enter_async_context(
+        runtime.hubs.subscribe(record.sid, "sse", delivery_fps or MAX_FPS, resume)
+    )
     form = f"sse-{events}"
     sid = record.sid
     return SseResponse(
@@ -121,16 +130,17 @@ def _event_id(raw: str | None) -> int | None:
 async def session_socket(websocket: WebSocket, runtime: RuntimeDep, record: AuthorizedSession) -> None:
     """Results out (JSON, or msgpack with `?format=msgpack`); frames and `config_update` in.
 
-    Query: `token` (or `Authorization: Bearer`), `format`, `fps_limit`, `last_event_id`.
+    Query: `token` (or `Authorization: Bearer`), `format`, `fps_limit` (this client's delivery
+    rate, <= the session's), `last_event_id`.
     """
     await websocket.accept()
     try:
-        fmt, fps_limit = _socket_options(websocket)
+        fmt, delivery_fps = _socket_options(websocket)
         resume = _int_param(websocket, "last_event_id", 0, 2**63)
-    except ApiError as exc:
+    except SightwireError as exc:
         await _refuse(websocket, exc)
         return
-    await WsConnection(runtime, websocket, record.sid, fmt).serve(fps_limit, resume)
+    await WsConnection(runtime, websocket, record.sid, fmt).serve(delivery_fps, resume)
 
 
 @router.websocket("/detection", dependencies=[ApiKeyDep, SessionQuotaDep])
@@ -138,15 +148,16 @@ async def detection_socket(websocket: WebSocket, runtime: RuntimeDep) -> None:
     """The seed's bidirectional endpoint: an implicit upload session for the life of the socket.
 
     Frames in (`{"type": "frame", "image_data": base64, ...}` or binary JPEG),
-    `detection_result` out at `?fps_limit=` (default 10), `config_update` in.
+    `detection_result` out at `?fps_limit=` (default 10), `config_update` in. Here `fps_limit`
+    is the implicit session's own (its analysis rate, and so this socket's delivery rate).
     The session is ended when the socket closes.
     """
     await websocket.accept()
     try:
-        fmt, fps_limit = _socket_options(websocket)
-        changes = {"fps_limit": fps_limit} if fps_limit is not None else {}
+        fmt, analysis_fps = _socket_options(websocket)
+        changes = {"fps_limit": analysis_fps} if analysis_fps is not None else {}
         record, _token = await session_ops.create_session(runtime, SourceSpec(type="upload"), changes)
-    except ApiError as exc:
+    except SightwireError as exc:
         await _refuse(websocket, exc)
         return
     try:
@@ -164,10 +175,11 @@ async def _end_implicit_session(runtime: GatewayRuntime, sid: str) -> None:
 
 
 def _socket_options(websocket: WebSocket) -> tuple[Literal["json", "msgpack"], int | None]:
+    """`?format=` and `?fps_limit=` (whose meaning depends on the endpoint, see each)."""
     fmt = websocket.query_params.get("format", "json")
     if fmt not in ("json", "msgpack"):
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "format must be json or msgpack")
-    return ("msgpack" if fmt == "msgpack" else "json"), _int_param(websocket, "fps_limit", 1, 30)
+        raise InvalidInput("format must be json or msgpack")
+    return ("msgpack" if fmt == "msgpack" else "json"), _int_param(websocket, "fps_limit", 1, MAX_FPS)
 
 
 def _int_param(websocket: WebSocket, name: str, low: int, high: int) -> int | None:
@@ -175,11 +187,11 @@ def _int_param(websocket: WebSocket, name: str, low: int, high: int) -> int | No
     if raw is None or raw == "":
         return None
     if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"{name} must be an integer in {low}..{high}")
+        raise InvalidInput(f"{name} must be an integer in {low}..{high}")
     return int(raw)
 
 
-async def _refuse(websocket: WebSocket, exc: ApiError) -> None:
+async def _refuse(websocket: WebSocket, exc: SightwireError) -> None:
     """Tell the client why in the §4 error shape, then close with a policy-violation code."""
     await websocket.send_json(error_body(exc.code, exc.message, exc.frame_id))
     await websocket.close(code=WS_POLICY_VIOLATION, reason=exc.code.value)

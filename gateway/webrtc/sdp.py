@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from shared.errors import InvalidSdp
 from shared.webrtc import MAX_SDP_BYTES
 
 MAX_LINES = 2000
@@ -20,8 +21,8 @@ _LINE = re.compile(r"^[a-z]=[\x20-\x7e\t]*$")
 _VIDEO = re.compile(r"^m=video [0-9]{1,5}(/[0-9]+)? [A-Z/]*RTP[A-Z/]* [0-9 ]+$")
 
 
-class InvalidOffer(ValueError):
-    """Why an offer was refused (the message is safe to show to the client)."""
+class InvalidOffer(InvalidSdp):
+    """Why an offer was refused (the message is safe to show to the client): 400 `INVALID_SDP`."""
 
 
 def check_offer(sdp: str, kind: str) -> str:

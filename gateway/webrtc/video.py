@@ -20,22 +20,15 @@ from nats.js.errors import KeyNotFoundError
 from pydantic import BaseModel, Field
 
 from gateway.deps import AuthorizedSession, RuntimeDep
-from gateway.errors import ApiError, error_responses
+from gateway.errors import error_responses
 from gateway.runtime import GatewayRuntime
-from gateway.webrtc.routes import BODY_CAP, OfferIn, _ice_servers, _parse_offer, _read_capped, relay_offer
-from gateway.webrtc.sdp import InvalidOffer, check_offer
+from gateway.webrtc.routes import VIEWER_REFUSALS, OfferIn, read_offer, relay_offer, session_ice_servers
+from gateway.webrtc.sdp import check_offer
 from shared import subjects
-from shared.errors import ErrorCode
+from shared.errors import MalformedRequest, SessionClosed, SightwireError, WebRTCUnavailable
 from shared.webrtc import WebRtcAnswer
 
 router = APIRouter(tags=["webrtc"])
-
-_REPLY_STATUS = {
-    ErrorCode.INVALID_SDP.value: 400,
-    ErrorCode.NOT_FOUND.value: 404,
-    ErrorCode.SESSION_CLOSED.value: 404,
-    ErrorCode.RATE_LIMITED.value: 429,
-}
 
 
 class VideoAnswerOut(BaseModel):
@@ -56,21 +49,17 @@ class VideoAnswerOut(BaseModel):
 )
 async def post_video_offer(record: AuthorizedSession, runtime: RuntimeDep, request: Request) -> VideoAnswerOut:
     try:
-        offer = _parse_offer(await _read_capped(request, BODY_CAP))
+        offer = await read_offer(request)
         if not record.source.pulled:
-            raise ApiError(400, ErrorCode.VALIDATION_ERROR, f"a {record.source.type} session has no camera video")
+            raise MalformedRequest(f"a {record.source.type} session has no camera video")
         if record.status != "active":
-            raise ApiError(404, ErrorCode.SESSION_CLOSED, f"session is {record.status}")
-        try:
-            sdp = check_offer(offer.sdp, offer.type)
-        except InvalidOffer as exc:
-            raise ApiError(400, ErrorCode.INVALID_SDP, str(exc)) from exc
-        answer = await _relay(runtime, record.sid, sdp)
-    except ApiError as exc:
+            raise SessionClosed(f"session is {record.status}")
+        answer = await _relay(runtime, record.sid, check_offer(offer.sdp, offer.type))
+    except SightwireError as exc:
         runtime.counters[f"video.{exc.code.value}"] += 1
         raise
     runtime.counters["video.answered"] += 1
-    return VideoAnswerOut(sdp=answer.sdp, ice_servers=_ice_servers(runtime, record), instance=answer.instance)
+    return VideoAnswerOut(sdp=answer.sdp, ice_servers=session_ice_servers(runtime, record), instance=answer.instance)
 
 
 async def _owner(runtime: GatewayRuntime, sid: str) -> str:
@@ -80,9 +69,9 @@ async def _owner(runtime: GatewayRuntime, sid: str) -> str:
     except KeyNotFoundError:
         entry = None
     except (TimeoutError, nats.errors.Error) as exc:
-        raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "NATS unavailable") from exc
+        raise WebRTCUnavailable("NATS unavailable") from exc
     if entry is None or not entry.value:
-        raise ApiError(503, ErrorCode.WEBRTC_UNAVAILABLE, "the camera has no owner right now; retry shortly")
+        raise WebRTCUnavailable("the camera has no owner right now; retry shortly")
     return entry.value.decode(errors="replace")
 
 
@@ -90,4 +79,4 @@ async def _relay(runtime: GatewayRuntime, sid: str, sdp: str) -> WebRtcAnswer:
     """Ask the lease holder itself (not a queue group): only it has the camera's frames."""
     owner = await _owner(runtime, sid)
     nobody = "the camera's owner is not answering; retry shortly"
-    return await relay_offer(runtime, subjects.ingest_video(owner), sid, sdp, nobody, "video", _REPLY_STATUS)
+    return await relay_offer(runtime, subjects.ingest_video(owner), sid, sdp, nobody, "video", VIEWER_REFUSALS)

@@ -22,7 +22,7 @@ from ingest.video.hub import HubLimits, VideoHub
 from ingest.video.viewer import ViewerOptions
 from ingest.webrtc.ice import rtc_configuration, use_host_addresses
 from shared import subjects
-from shared.errors import ErrorCode, SightwireError
+from shared.errors import ErrorCode, InvalidSdp, SightwireError
 from shared.webrtc import MAX_SDP_BYTES, WebRtcAnswer, WebRtcOffer
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ async def answer_bytes(hub: VideoHub, instance: str, data: bytes) -> WebRtcAnswe
     try:
         offer = WebRtcOffer.from_bytes(data)
         if offer.type != "offer" or len(offer.sdp.encode()) > MAX_SDP_BYTES:
-            raise SightwireError("not an SDP offer of acceptable size", ErrorCode.INVALID_SDP)
+            raise InvalidSdp("not an SDP offer of acceptable size")
         sdp = await hub.offer(offer.sid, offer.sdp)
     except SightwireError as exc:
         log.info("video offer refused", extra={"code": str(exc.code), "reason": exc.message})

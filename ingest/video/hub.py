@@ -25,7 +25,7 @@ from ingest.video.encoder import EncoderOptions
 from ingest.video.feed import VideoFeed
 from ingest.video.viewer import Viewer, ViewerOptions
 from shared.envelopes import now_ns
-from shared.errors import ErrorCode, SightwireError
+from shared.errors import RateLimited, WebRTCUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +84,13 @@ class VideoHub:
         return sum(len(v) for v in self.viewers.values())
 
     async def offer(self, sid: str, sdp: str) -> str:
-        """Answer a viewer's offer; raises `SightwireError` with a code when refused."""
+        """Answer a viewer's offer; raises `WebRTCUnavailable` or `RateLimited` when refused."""
         if sid not in self.sources:
-            raise SightwireError("this ingest instance does not own that camera", ErrorCode.WEBRTC_UNAVAILABLE)
+            raise WebRTCUnavailable("this ingest instance does not own that camera")
         if self.viewer_count(sid) >= self.limits.per_session:
-            raise SightwireError(f"at most {self.limits.per_session} viewers per session", ErrorCode.RATE_LIMITED)
+            raise RateLimited(f"at most {self.limits.per_session} viewers per session")
         if self.viewer_count() + self._reserved >= self.limits.per_instance:
-            raise SightwireError(
-                f"this ingest instance is full ({self.limits.per_instance} viewers)", ErrorCode.WEBRTC_UNAVAILABLE
-            )
+            raise WebRTCUnavailable(f"this ingest instance is full ({self.limits.per_instance} viewers)")
         self._reserved += 1
         try:
             viewer = Viewer(sid, self.rtc, self.viewer_options)
@@ -105,7 +103,7 @@ class VideoHub:
             self._reserved -= 1
         if sid not in self.sources:  # released while we answered
             await viewer.pc.close()
-            raise SightwireError("the camera moved to another instance", ErrorCode.WEBRTC_UNAVAILABLE)
+            raise WebRTCUnavailable("the camera moved to another instance")
         self._attach(sid, viewer)
         return answer
 

@@ -25,7 +25,7 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from ingest.video.track import PacketTrack
-from shared.errors import ErrorCode, SightwireError
+from shared.errors import InvalidSdp
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,8 @@ _H264_AND_RTX = ("video/h264", "video/rtx")
 CLOSE_TIMEOUT_S = 5.0
 
 
-class OfferRefused(SightwireError):
-    code = ErrorCode.INVALID_SDP
+class OfferRefused(InvalidSdp):
+    """aiortc could not use the viewer's offer."""
 
 
 @dataclass(frozen=True, slots=True)

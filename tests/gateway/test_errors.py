@@ -6,8 +6,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gateway.errors import http_status, install_error_handlers
+from gateway.errors import ApiError, http_status, install_error_handlers
 from shared import errors as sw
+from shared.errors import ErrorCode
 
 
 @pytest.mark.parametrize(
@@ -54,3 +55,42 @@ def test_handler_answers_the_error_shape_with_retry_after() -> None:
     assert image_resp.json()["frame_id"] == "f-1"
     assert image_resp.json()["error"] == "cannot decode"
     assert "Retry-After" not in image_resp.headers
+
+
+def test_retry_after_only_when_the_error_carries_an_estimate() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/starting")
+    async def starting() -> None:
+        raise sw.Unavailable("gateway is starting", retry_after_s=None)
+
+    @app.get("/broker")
+    async def broker() -> None:
+        raise sw.Unavailable("broker")
+
+    @app.get("/webrtc")
+    async def webrtc() -> None:
+        raise sw.WebRTCTimeout("no answer")
+
+    client = TestClient(app)
+    starting_resp, broker_resp, webrtc_resp = client.get("/starting"), client.get("/broker"), client.get("/webrtc")
+    assert (starting_resp.status_code, starting_resp.json()["error_code"]) == (503, "UNAVAILABLE")
+    assert "Retry-After" not in starting_resp.headers
+    assert broker_resp.headers["Retry-After"] == "2"
+    assert (webrtc_resp.status_code, webrtc_resp.json()["error_code"]) == (504, "WEBRTC_UNAVAILABLE")
+    assert "Retry-After" not in webrtc_resp.headers
+
+
+def test_the_deprecated_api_error_is_a_sightwire_error_with_its_own_status() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/legacy")
+    async def legacy() -> None:
+        raise ApiError(429, ErrorCode.RATE_LIMITED, "slow", "f-2", headers={"Retry-After": "9"})
+
+    assert issubclass(ApiError, sw.SightwireError)
+    response = TestClient(app).get("/legacy")
+    assert response.status_code == 429 and response.headers["Retry-After"] == "9"
+    assert response.json()["error_code"] == "RATE_LIMITED" and response.json()["frame_id"] == "f-2"

@@ -59,3 +59,13 @@ def test_event_kinds_are_one_subject_token() -> None:
 def test_video_signalling_subject_is_one_token_per_ingest_instance() -> None:
     assert subjects.ingest_video("host-42") == "sw.ingest.video.host-42"
     assert subjects.ingest_video("a.b *>") == "sw.ingest.video.a_b___"  # dots and wildcards never split it
+
+
+@pytest.mark.parametrize(("sid", "valid"), [("abc_D-9", True), ("x" * 64, True), ("", False), ("a.b", False)])
+def test_one_session_id_pattern_checks_and_refuses_alike(sid: str, valid: bool) -> None:
+    assert subjects.is_sid(sid) is valid
+    if valid:
+        assert subjects.check_sid(sid) == sid
+    else:
+        with pytest.raises(ValueError):
+            subjects.check_sid(sid)

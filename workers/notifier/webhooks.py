@@ -23,12 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -37,6 +35,7 @@ from nats.js import JetStreamContext, api
 from prometheus_client import Counter
 
 from shared import subjects
+from shared.eventbody import event_of
 from shared.eventconfig import Webhook
 from shared.sessions import SessionRecord, SessionStore
 from workers.notifier.delivery import Attempt, post_event
@@ -139,7 +138,7 @@ class Dispatcher:
             self._slot_freed.set()
 
     async def handle(self, msg: Msg) -> None:
-        event = _event_of(msg.data)
+        event = event_of(msg.data)
         if event is None:
             await self._finish(msg, "malformed", ack=True)
             return
@@ -265,12 +264,3 @@ async def finish_tasks(tasks: set[asyncio.Task[None]], timeout_s: float) -> None
     for task in late:
         task.cancel()
     await asyncio.gather(*late, return_exceptions=True)
-
-
-def _event_of(data: bytes) -> dict[str, Any] | None:
-    try:
-        body = json.loads(data)
-    except ValueError:
-        return None
-    event = body.get("event") if isinstance(body, dict) else None
-    return event if isinstance(event, dict) else None
