@@ -8,6 +8,7 @@ errors, close, resume) is checked exactly.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -94,6 +95,7 @@ async def test_events_reach_every_viewer_even_when_fps_drops_results(gateway: Ga
         await scene.publish_scene(js, sid, 1, scene.result(1))
         assert (await next_of(slow)).seq == 1 and (await next_of(fast)).seq == 1  # slow's token is spent
         sent = []
+        started_s = time.monotonic()
         for n in range(2, 6):  # results and events interleaved, faster than 1/s
             await scene.publish_scene(js, sid, n, scene.result(n))
             sent.append(await scene.publish_event(js, sid, "zone_enter", f"ev-{n}", frame_seq=n))
@@ -110,10 +112,15 @@ async def test_events_reach_every_viewer_even_when_fps_drops_results(gateway: Ga
         slow_results = 0
         while (msg := await slow.next(0.05)) is not None:
             slow_results += msg.kind == "detection_result"
+        elapsed_s = time.monotonic() - started_s
     assert [m.kind for m in slow_got] == ["event"] * 4  # events never wait for the FPS limiter
     assert [m.json_bytes() for m in slow_got] == sent == [m.json_bytes() for m in fast_got]
     assert all(m.event_id == 0 for m in slow_got)  # no SSE id: Last-Event-ID names SCENE sequences
-    assert slow_results <= 1 and slow.skipped >= 3  # the results were thinned by latest-wins
+    # the results were thinned by latest-wins: each of the 4 was delivered or counted as skipped, but for the
+    # newest, which may still wait for a token; and the 1/s client got no more than its bucket allows over the
+    # time this took (a loaded machine is slow)
+    assert 3 <= slow_results + slow.skipped <= 4, (slow_results, slow.skipped)
+    assert slow_results <= 1 + int(elapsed_s) and slow.skipped >= 1, (slow_results, elapsed_s)
 
 
 async def test_session_end_sends_a_final_event(gateway: Gateway):
