@@ -66,17 +66,9 @@ class Viewer:
         self._stop.set()
 
     async def run(self) -> None:
-        tasks = [
-            asyncio.create_task(self.link.watch(), name=f"video-watch-{self.sid}"),
-            asyncio.create_task(self._stop.wait(), name=f"video-stop-{self.sid}"),
-        ]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await self.link.run(self._stop, before_close=self.track.stop)
         finally:
-            for task in tasks:
-                task.cancel()
-            self.track.stop()
-            await self.link.close()
             log.info("video viewer closed", extra={"sid": self.sid, "sent": self.track.sent})
 
     def _on_datachannel(self, channel: Any) -> None:

@@ -6,8 +6,10 @@ but not in how the connection is handled, which is here, once:
 - the offer is applied with aiortc's parser failures turned into `InvalidSdp`
   (hostile input raises many unrelated types), every transceiver but ours is
   made inactive and the answer (with its ICE candidates) is returned;
-- `watch` returns when the connection is over: it failed or closed, it stayed
-  disconnected past a grace period, or it never connected at all;
+- `run` keeps the peer's own tasks (receiving, publishing) going until the
+  first of them ends, `stop` is set, or `watch` sees the connection over: it
+  failed or closed, it stayed disconnected past a grace period, or it never
+  connected at all; then the tasks are cancelled and the connection closed;
 - `close` gives up after `CLOSE_TIMEOUT_S` rather than hold a slot for good
   when a half-closed transport hangs aiortc's close.
 """
@@ -17,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 
@@ -59,6 +63,22 @@ class PeerLink:
                 other.direction = "inactive"
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return self.pc.localDescription.sdp
+
+    async def run(
+        self, stop: asyncio.Event, *work: Coroutine[Any, Any, None], before_close: Callable[[], None] | None = None
+    ) -> None:
+        """Run `work` until the first task ends, `stop` is set or the connection is over; then close."""
+        coros = (self.watch(), stop.wait(), *work)
+        tasks = [asyncio.create_task(c, name=f"{self.kind}-{getattr(c, '__name__', 'task')}-{self.sid}") for c in coros]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S)
+            if before_close is not None:
+                before_close()
+            await self.close()
 
     async def watch(self) -> None:
         """Return when the connection is over (or never came up)."""

@@ -33,7 +33,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from ingest.webrtc.clock import CaptureClock
 from ingest.webrtc.encode import EncodeError, encode_jpeg
-from ingest.webrtc.link import CLOSE_TIMEOUT_S, LinkTimeouts, PeerLink
+from ingest.webrtc.link import LinkTimeouts, PeerLink
 from shared.envelopes import now_ns
 from shared.errors import InvalidSdp, SightwireError
 from shared.latest import LatestSlot
@@ -100,19 +100,9 @@ class Peer:
     async def run(self) -> None:
         """Receive and publish until the first of: track end, ICE failure, `close()`."""
         assert self._track is not None, "answer() first"
-        tasks = [
-            asyncio.create_task(self._receive(self._track), name=f"webrtc-recv-{self.sid}"),
-            asyncio.create_task(self._publish(), name=f"webrtc-pub-{self.sid}"),
-            asyncio.create_task(self.link.watch(), name=f"webrtc-watch-{self.sid}"),
-            asyncio.create_task(self._stop.wait(), name=f"webrtc-stop-{self.sid}"),
-        ]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await self.link.run(self._stop, self._receive(self._track), self._publish())
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S)
-            await self.link.close()
             log.info("webrtc peer closed", extra={"sid": self.sid, **self.counters})
 
     def _on_track(self, track: MediaStreamTrack) -> None:
