@@ -27,7 +27,7 @@ from gateway import session_ops, wsproto
 from gateway.errors import ApiError, error_body
 from gateway.fanout import ClientSubscription, OutMessage
 from gateway.uploads import publish_frame, upload_cap
-from shared.errors import ErrorCode
+from shared.errors import ErrorCode, SightwireError
 
 if TYPE_CHECKING:
     from gateway.runtime import GatewayRuntime
@@ -109,7 +109,7 @@ class WsConnection:
                 return
             try:
                 await self._act(await self._parse(message))
-            except ApiError as exc:
+            except (ApiError, SightwireError) as exc:
                 await self._reply(error_body(exc.code, exc.message, exc.frame_id))
 
     async def _parse(self, message: MutableMapping[str, Any]) -> wsproto.ClientMessage:
