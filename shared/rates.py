@@ -28,12 +28,15 @@ RESTART_INTERVALS = 5.0  # a clock that goes back further than this many interva
 class RateLimiter:
     """`rate` tokens per second, at most `burst` saved up; one token per event."""
 
-    def __init__(self, rate: float, burst: float = 1.0, *, tokens: float | None = None) -> None:
+    def __init__(
+        self, rate: float, burst: float = 1.0, *, tokens: float | None = None, now: float | None = None
+    ) -> None:
+        """Starts with `tokens` (default: full); refilling from `now` if given, else from the first event."""
         self.rate = rate
         self.burst = burst
         self._initial = burst if tokens is None else tokens
         self._tokens = self._initial
-        self._updated: float | None = None
+        self._updated: float | None = now
 
     @classmethod
     def sampler(cls, rate: float = 0.0) -> RateLimiter:

@@ -49,6 +49,13 @@ def test_a_start_level_below_the_burst():
     assert bucket.wait_s(0.05) == pytest.approx(0.05)
 
 
+def test_refill_counts_from_creation_when_given_a_start_time():
+    bucket = RateLimiter(rate=10.0, burst=2.0, tokens=1.0, now=0.0)
+    assert [bucket.take(0.1) for _ in range(3)] == [True, True, False]  # 0.1 s since creation filled one more
+    lazy = RateLimiter(rate=10.0, burst=2.0, tokens=1.0)
+    assert [lazy.take(0.1) for _ in range(2)] == [True, False]
+
+
 # ---- as a sampler of frames ----
 
 
