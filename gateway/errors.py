@@ -2,10 +2,10 @@
 
 Code anywhere raises a narrow `shared.errors.SightwireError` subclass; the one
 table from those classes to HTTP statuses (`HTTP_STATUS`) lives here, at the
-edge. `install_error_handlers` turns them (and the deprecated `ApiError`),
-FastAPI's validation errors, Starlette's 404/405 and anything unexpected into
-`{"type": "error", "error", "error_code", "frame_id", "timestamp"}` so that
-clients parse one shape, whatever went wrong. On a WebSocket the same handler
+edge. `install_error_handlers` turns them, FastAPI's validation errors,
+Starlette's 404/405 and anything unexpected into `{"type": "error", "error",
+"error_code", "frame_id", "timestamp"}` so that clients parse one shape,
+whatever went wrong. On a WebSocket the same handler
 refuses the handshake with that JSON body, or closes an accepted socket with a
 policy-violation code.
 
@@ -94,26 +94,6 @@ def _retry_headers(exc: sw.SightwireError) -> dict[str, str]:
     return {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
 
 
-class ApiError(sw.SightwireError):
-    """Deprecated: an error that names its own HTTP status. Raise a narrow `SightwireError`.
-
-    A `SightwireError` itself, so that `except SightwireError` catches both
-    while the last raise sites move over; to be deleted then.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        code: ErrorCode,
-        message: str,
-        frame_id: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message, code, frame_id=frame_id)
-        self.status = status
-        self.headers = headers or {}
-
-
 class ErrorBody(BaseModel):
     """What every error response carries (documented on each route for OpenAPI)."""
 
@@ -142,14 +122,6 @@ async def _respond(conn: HTTPConnection, status: int, body: dict[str, Any]) -> J
         await conn.close(code=WS_POLICY_VIOLATION, reason=body["error_code"])
         return None
     return JSONResponse(body, status_code=status)
-
-
-async def _api_error(conn: HTTPConnection, exc: Exception) -> JSONResponse | None:
-    assert isinstance(exc, ApiError)
-    response = await _respond(conn, exc.status, error_body(exc.code, exc.message, exc.frame_id))
-    if response is not None and exc.headers:
-        response.headers.update(exc.headers)
-    return response
 
 
 async def _sightwire_error(conn: HTTPConnection, exc: Exception) -> JSONResponse | None:
@@ -207,7 +179,6 @@ async def _unexpected(conn: HTTPConnection, exc: Exception) -> JSONResponse | No
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(sw.SightwireError, _sightwire_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

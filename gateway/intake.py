@@ -1,7 +1,7 @@
 """Frame intake of one gateway process: what `gateway.uploads` needs to take a pushed frame in.
 
-Per-session upload state (rate bucket, seq counter, depth pacing, outcome
-counts) is local to this process and dropped when the session ends
+Per-session upload state (rate limit, the session's `FrameProducer` with its
+seq counter and depth sampling, outcome counts) is local to this process and dropped when the session ends
 (`forget`); the NATS connection to publish on, the bound on concurrent PNG
 re-encodes and the activity `touch` are handed in. Whether frames are accepted
 at all follows the lifecycle shell's status (`accepting`).
@@ -14,7 +14,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from gateway.uploads import TokenBucket, UploadState
+from gateway.uploads import PUBLISH_TIMEOUT_S, UploadState
+from shared.producer import FrameProducer
+from shared.rates import RateLimiter
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -56,8 +58,9 @@ class FrameIntake:
     def upload_state(self, sid: str) -> UploadState:
         state = self._uploads.get(sid)
         if state is None:
-            bucket = TokenBucket(self.settings.upload_rate_per_s, self.settings.upload_burst)
-            state = self._uploads[sid] = UploadState(bucket)
+            limit = RateLimiter(self.settings.upload_rate_per_s, self.settings.upload_burst)
+            producer = FrameProducer(self.js, sid, "upload", PUBLISH_TIMEOUT_S)
+            state = self._uploads[sid] = UploadState(limit, producer)
         return state
 
     def upload_counters(self, sid: str) -> dict[str, int]:

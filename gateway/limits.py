@@ -4,7 +4,8 @@ Creating a session costs a KV record and, for a camera, an ingest pull; one
 client creating thousands a second (issue 13: 5,000 in 6.6 s) would fill the
 bucket and the broker. Each dimension is a token bucket refilled per minute,
 so a normal client never notices and a flood gets 429 with `Retry-After` (the
-seconds until its next token). Buckets are per gateway process (every replica
+seconds until its next token). The buckets are the project's one
+`shared.rates.RateLimiter`. Buckets are per gateway process (every replica
 enforces its own share); the sw-sessions bucket's `max_bytes` is the hard
 cluster-wide cap behind them. The per-address and per-key tables are bounded
 (least recently used evicted), so the limiter's own memory cannot be flooded.
@@ -21,29 +22,20 @@ from typing import Annotated
 from fastapi import Depends, Header
 from starlette.requests import HTTPConnection
 
-from gateway.errors import ApiError
-from shared.errors import ErrorCode
+from shared.errors import RateLimited
+from shared.rates import RateLimiter
 
 ANONYMOUS = "-"
 
 
-class Bucket:
-    """`per_min` tokens a minute, at most `burst` saved; `wait_s` says when the next one comes."""
+def per_minute(per_min: float, burst: int) -> RateLimiter:
+    """A bucket of `per_min` tokens a minute, at most `burst` saved (starts full)."""
+    return RateLimiter(per_min / 60.0, burst)
 
-    def __init__(self, per_min: float, burst: int, now: float) -> None:
-        self.rate = per_min / 60.0
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.updated = now
 
-    def take(self, now: float) -> float:
-        """0 if a token was taken, else the seconds until one is available."""
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
+def wait_for_token(bucket: RateLimiter, now: float) -> float:
+    """0 if a token was taken, else the seconds until one is available."""
+    return 0.0 if bucket.take(now) else bucket.wait_s(now)
 
 
 class KeyedBuckets:
@@ -51,16 +43,16 @@ class KeyedBuckets:
 
     def __init__(self, per_min: float, burst: int, max_keys: int) -> None:
         self.per_min, self.burst, self.max_keys = per_min, burst, max_keys
-        self._buckets: OrderedDict[str, Bucket] = OrderedDict()
+        self._buckets: OrderedDict[str, RateLimiter] = OrderedDict()
 
     def take(self, key: str, now: float) -> float:
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = Bucket(self.per_min, self.burst, now)
+            bucket = self._buckets[key] = per_minute(self.per_min, self.burst)
             while len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
         self._buckets.move_to_end(key)
-        return bucket.take(now)
+        return wait_for_token(bucket, now)
 
 
 class SessionQuota:
@@ -70,7 +62,7 @@ class SessionQuota:
         burst = lambda per_min: max(1, math.ceil(per_min / 6))  # noqa: E731 - ten seconds' worth at once
         self.by_address = KeyedBuckets(per_address_per_min, burst(per_address_per_min), max_keys)
         self.by_key = KeyedBuckets(per_key_per_min, burst(per_key_per_min), max_keys)
-        self.total = Bucket(total_per_min, burst(total_per_min), time.monotonic())
+        self.total = per_minute(total_per_min, burst(total_per_min))
 
     def take(self, address: str, api_key: str | None, now: float | None = None) -> None:
         """Take one creation from every applicable limit, or raise 429 with the longest wait."""
@@ -78,15 +70,12 @@ class SessionQuota:
         waits = {"client address": self.by_address.take(address, now)}
         if api_key is not None:
             waits["API key"] = self.by_key.take(_key_id(api_key), now)
-        waits["gateway"] = self.total.take(now)
+        waits["gateway"] = wait_for_token(self.total, now)
         which, wait = max(waits.items(), key=lambda kv: kv[1])
         if wait > 0:
             retry = max(1, math.ceil(wait))
-            raise ApiError(
-                429,
-                ErrorCode.RATE_LIMITED,
-                f"too many sessions created (limit per {which}); retry after {retry} s",
-                headers={"Retry-After": str(retry)},
+            raise RateLimited(
+                f"too many sessions created (limit per {which}); retry after {retry} s", retry_after_s=retry
             )
 
 

@@ -10,7 +10,8 @@ plain subscribers too) re-served as `multipart/x-mixed-replace`, which an
 each frame with the result of the same `seq`.
 
 Live video drops rather than queues: the subscription keeps only the newest
-frame and the client gets the newest one each time it is ready for the next.
+frame (a `shared.latest.LatestSlot`) and the client gets the newest one each
+time it is ready for the next.
 The stream ends when the client leaves (Starlette cancels the generator),
 when the session is gone, or when the gateway shuts down; streams per
 process are capped by `preview_max_clients`.
@@ -29,11 +30,12 @@ from nats.aio.msg import Msg
 from starlette.requests import Request
 
 from gateway.deps import AuthorizedSession, RuntimeDep
-from gateway.errors import ApiError, error_responses
+from gateway.errors import error_responses
 from gateway.runtime import GatewayRuntime
 from shared import subjects
 from shared.envelopes import Frame
-from shared.errors import EnvelopeError, ErrorCode
+from shared.errors import EnvelopeError, Unavailable
+from shared.latest import LatestSlot
 
 log = logging.getLogger(__name__)
 
@@ -42,30 +44,6 @@ router = APIRouter(tags=["preview"])
 BOUNDARY = "sightwireframe"
 MEDIA_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
 IDLE_CHECK_S = 1.0  # with no frame for this long, check that the session still exists
-
-
-class LatestFrame:
-    """A one-slot mailbox fed by the NATS callback: a newer frame replaces an unsent one."""
-
-    def __init__(self) -> None:
-        self._data: bytes | None = None
-        self._ready = asyncio.Event()
-        self.replaced = 0
-
-    async def on_msg(self, msg: Msg) -> None:
-        if self._data is not None:
-            self.replaced += 1
-        self._data = msg.data
-        self._ready.set()
-
-    async def next(self, wait_s: float) -> bytes | None:
-        """The newest frame not yet sent, or None after `wait_s` without one."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait_s):
-                await self._ready.wait()
-        data, self._data = self._data, None
-        self._ready.clear()
-        return data
 
 
 class PreviewSlots:
@@ -101,7 +79,7 @@ async def preview(
 ) -> StreamingResponse:
     slots = _slots(request)
     if slots.active >= runtime.settings.preview_max_clients:
-        raise ApiError(503, ErrorCode.UNAVAILABLE, "too many preview streams on this gateway")
+        raise Unavailable("too many preview streams on this gateway")
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(_stream(runtime, slots, record.sid), media_type=MEDIA_TYPE, headers=headers)
 
@@ -114,14 +92,18 @@ def _slots(request: Request) -> PreviewSlots:
 
 
 async def _stream(runtime: GatewayRuntime, slots: PreviewSlots, sid: str) -> AsyncIterator[bytes]:
-    latest = LatestFrame()
+    latest: LatestSlot[bytes] = LatestSlot()
+
+    async def on_msg(msg: Msg) -> None:
+        latest.put(msg.data)
+
     slots.active += 1
-    sub = await runtime.nc.subscribe(subjects.frames(sid), cb=latest.on_msg, pending_msgs_limit=16)
+    sub = await runtime.nc.subscribe(subjects.frames(sid), cb=on_msg, pending_msgs_limit=16)
     try:
         if first := await _last_frame(runtime, sid):
             yield part(first)
         while runtime.accepting:
-            data = await latest.next(IDLE_CHECK_S)
+            data = await latest.get(IDLE_CHECK_S)
             if data is None:
                 if not await _session_active(runtime, sid):
                     return

@@ -2,10 +2,11 @@
 
 Everything slow or blocking about a camera happens here, off the event loop:
 FFmpeg's open and read (bounded by the open/read timeouts), decoding, pacing
-files to their native speed, and JPEG encoding. Frames are sampled down to the
-session's fps *before* they are converted and encoded, so skipped frames cost
-only the decode FFmpeg has to do anyway. Each kept frame is handed to `emit`
-(which schedules it onto the event loop); the thread never waits for the loop.
+files to their native speed, and JPEG encoding. Each grabbed frame is offered
+to `admit` (the session's `FrameProducer` sampling to its fps, on capture
+time) *before* it is converted and encoded, so skipped frames cost only the
+decode FFmpeg has to do anyway. Each kept frame is handed to `emit` (which
+schedules it onto the event loop); the thread never waits for the loop.
 
 One `Grabber.run()` is one connection attempt; reconnecting, backoff and
 failure accounting belong to the asynchronous `SourceRunner`, which reads the
@@ -15,7 +16,6 @@ returned `Outcome`.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,9 +24,10 @@ import cv2
 import numpy as np
 
 from ingest.capture import Capture, Timeouts, open_capture
-from ingest.pacing import MediaClock, RateSampler
+from ingest.pacing import MediaClock
 from ingest.targets import CaptureTarget
 from shared.envelopes import now_ns
+from shared.producer import Picture
 
 OutcomeReason = Literal["stopped", "open_failed", "read_failed", "ended"]
 FALLBACK_FPS = 25.0
@@ -36,7 +37,7 @@ FALLBACK_FPS = 25.0
 class CaptureControl:
     """Written by the event loop, read by the capture thread (plain attribute reads are atomic)."""
 
-    fps_limit: float
+    fps_limit: float  # read by the runner's `admit`
     stop: threading.Event = field(default_factory=threading.Event)
     # camera video to viewers (ingest.video): while set, every decoded frame goes to it, at the camera's rate
     tap: Callable[[np.ndarray, int], None] | None = None
@@ -47,16 +48,6 @@ class GrabOptions:
     timeouts: Timeouts
     jpeg_quality: int
     max_side: int
-
-
-@dataclass(frozen=True, slots=True)
-class Captured:
-    """One kept frame, encoded, with the wall-clock time it was grabbed."""
-
-    captured_at_ns: int
-    width: int
-    height: int
-    jpeg: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +66,16 @@ class Grabber:
         target: CaptureTarget,
         options: GrabOptions,
         control: CaptureControl,
-        emit: Callable[[Captured], bool],
-        on_skip: Callable[[], None],
+        emit: Callable[[Picture], bool],
+        admit: Callable[[int], bool],
     ) -> None:
+        """`admit(captured_at_ns)`: whether to keep a frame (it counts the ones it skips)."""
         self.target = target
         self.options = options
         self.control = control
         self.emit = emit
-        self.on_skip = on_skip
+        self.admit = admit
         self.frames = 0
-        self._sampler = RateSampler()
 
     def run(self) -> Outcome:
         """Open, read until the source fails, ends or `stop` is set; always releases the capture."""
@@ -112,12 +103,10 @@ class Grabber:
                 break
             index += 1
             tap = self.control.tap
-            keep = self._sampler.take(time.monotonic(), self.control.fps_limit)
-            if not keep:
-                self.on_skip()
-                if tap is None:
-                    continue
             captured_at_ns = now_ns()
+            keep = self.admit(captured_at_ns)
+            if not keep and tap is None:
+                continue
             image = self._retrieve(capture)
             if image is None:
                 continue
@@ -139,12 +128,12 @@ class Grabber:
             return None
         return _fit(image, self.options.max_side)
 
-    def _encode(self, image: np.ndarray, captured_at_ns: int) -> Captured | None:
+    def _encode(self, image: np.ndarray, captured_at_ns: int) -> Picture | None:
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.options.jpeg_quality])
         if not ok:
             return None
         height, width = image.shape[:2]
-        return Captured(captured_at_ns, int(width), int(height), buf.tobytes())
+        return Picture(buf.tobytes(), int(width), int(height), captured_at_ns)
 
 
 def _media_time(capture: Capture, index: int, fps: float) -> float:

@@ -1,11 +1,10 @@
-"""Turning captured frames into `Frame` envelopes on `sw.frames.<sid>`, and error results.
+"""A camera session's output: its frames (through `FrameProducer`) and its error results.
 
-Per session: `seq` from a wall-clock-seeded `SeqCounter` (so it keeps rising
-when another instance takes the camera over), `Nats-Msg-Id` = `<sid>:<seq>` so
-that JetStream drops a repeated publish, the session's staleness limit in
-`max_age_ms`, and `depth` set only on the frames the depth worker should look
-at (depth enabled, at most `depth_fps` of them). A publish that fails or times
-out loses only that frame (counted); the camera keeps going.
+Frames get their `seq`, `Nats-Msg-Id`, depth sampling and staleness limit
+from the session's `shared.producer.FrameProducer`, as every source's do. A
+publish that fails or times out loses only that frame (counted as
+`publish_error`); the camera keeps going. Error results (SOURCE_LOST,
+SOURCE_UNREACHABLE, ...) carry the seq of the last frame published.
 """
 
 from __future__ import annotations
@@ -13,16 +12,14 @@ from __future__ import annotations
 import logging
 
 from nats.errors import Error as NatsError
-from nats.js import JetStreamContext
 
-from ingest.grabber import Captured
-from ingest.pacing import RateSampler
 from ingest.stats import IngestStats
 from shared import subjects
-from shared.envelopes import ErrorResult, Frame, now_ns
-from shared.errors import ErrorCode
-from shared.sequence import SeqCounter
+from shared.envelopes import ErrorResult
+from shared.errors import ErrorCode, SightwireError
+from shared.producer import FrameProducer, FrameSink, Picture
 from shared.sessions import SessionConfig
+from shared.telemetry import DropReason
 
 log = logging.getLogger(__name__)
 
@@ -30,50 +27,28 @@ PUBLISH_ERRORS = (TimeoutError, NatsError)
 
 
 class FramePublisher:
-    def __init__(self, js: JetStreamContext, sid: str, source: str, timeout_s: float, stats: IngestStats) -> None:
-        self.js = js
-        self.sid = sid
-        self.source = source
-        self.timeout_s = timeout_s
+    def __init__(self, js: FrameSink, sid: str, source: str, timeout_s: float, stats: IngestStats) -> None:
+        self.producer = FrameProducer(js, sid, source, timeout_s)
         self.stats = stats
-        self.last_seq = 0
-        self._seq = SeqCounter()
-        self._depth = RateSampler()
 
-    def envelope(self, captured: Captured, config: SessionConfig) -> Frame:
-        self.last_seq = self._seq.next()
-        return Frame(
-            sid=self.sid,
-            seq=self.last_seq,
-            captured_at_ns=captured.captured_at_ns,
-            ingested_at_ns=now_ns(),
-            width=captured.width,
-            height=captured.height,
-            source=self.source,
-            jpeg=captured.jpeg,
-            depth=config.enable_depth and self._depth.take(captured.captured_at_ns / 1e9, config.depth_fps),
-            max_age_ms=config.max_frame_age_ms,
-        )
-
-    async def publish(self, captured: Captured, config: SessionConfig) -> bool:
+    async def publish(self, picture: Picture, config: SessionConfig) -> bool:
         """Publish one frame; False (and counted) if JetStream did not take it."""
-        frame = self.envelope(captured, config)
-        headers = {"Nats-Msg-Id": subjects.frame_msg_id(self.sid, frame.seq)}
         try:
-            await self.js.publish(subjects.frames(self.sid), frame.to_bytes(), timeout=self.timeout_s, headers=headers)
-        except PUBLISH_ERRORS as exc:
-            self.stats.dropped("publish_error")
-            log.warning("frame publish failed", extra={"sid": self.sid, "seq": frame.seq, "error": repr(exc)})
+            await self.producer.produce(picture, config)
+        except SightwireError:  # logged by the producer
+            self.stats.dropped(DropReason.PUBLISH_ERROR)
             return False
         self.stats.published()
         return True
 
     async def error(self, code: ErrorCode, message: str) -> bool:
         """Publish an error result for this session (seq = the last frame's)."""
-        body = ErrorResult(sid=self.sid, seq=self.last_seq, code=code.value, message=message).to_bytes()
+        producer = self.producer
+        body = ErrorResult(sid=producer.sid, seq=producer.last_seq, code=code.value, message=message).to_bytes()
+        subject = subjects.results(producer.sid, subjects.ResultKind.ERROR)
         try:
-            await self.js.publish(subjects.results(self.sid, subjects.ResultKind.ERROR), body, timeout=self.timeout_s)
+            await producer.sink.publish(subject, body, timeout=producer.timeout_s)
         except PUBLISH_ERRORS as exc:
-            log.warning("error result publish failed", extra={"sid": self.sid, "code": code, "error": repr(exc)})
+            log.warning("error result publish failed", extra={"sid": producer.sid, "code": code, "error": repr(exc)})
             return False
         return True

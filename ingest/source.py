@@ -27,14 +27,16 @@ from nats.js import JetStreamContext
 
 from ingest.capture import Timeouts
 from ingest.failures import Backoff, FailureWindow
-from ingest.grabber import CaptureControl, Captured, Grabber, GrabOptions, Outcome
+from ingest.grabber import CaptureControl, Grabber, GrabOptions, Outcome
 from ingest.publisher import PUBLISH_ERRORS, FramePublisher
 from ingest.settings import IngestSettings
-from ingest.slot import LatestSlot
 from ingest.stats import IngestStats
 from ingest.targets import CaptureTarget, resolve_target
 from shared.errors import ErrorCode, InvalidSourceURL
+from shared.latest import LatestSlot
+from shared.producer import Picture
 from shared.sessions import SessionRecord, SessionStore
+from shared.telemetry import DropReason
 from shared.urls import redact_url
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ class SourceRunner:
         self.deps = deps
         self.state: RunnerState = "starting"
         self.control = CaptureControl(fps_limit=record.config.fps_limit)
-        self.slot: LatestSlot[Captured] = LatestSlot(lambda: deps.stats.dropped("ingest_overrun"))
+        self.slot: LatestSlot[Picture] = LatestSlot(lambda _replaced: deps.stats.dropped(DropReason.INGEST_OVERRUN))
         self.publisher = FramePublisher(
             deps.js, record.sid, record.source.type, deps.settings.publish_timeout_s, deps.stats
         )
@@ -144,7 +146,7 @@ class SourceRunner:
         """Run one Grabber connection in a new thread and wait for its outcome."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Outcome] = loop.create_future()
-        grabber = Grabber(target, self._grab_options(), self.control, self._emitter(loop), self._skipped)
+        grabber = Grabber(target, self._grab_options(), self.control, self._emitter(loop), self._admit)
 
         def body() -> None:
             try:
@@ -174,8 +176,12 @@ class SourceRunner:
     def _emitter(self, loop: asyncio.AbstractEventLoop) -> _Emit:
         return _Emit(loop, self.slot, self.control.stop)
 
-    def _skipped(self) -> None:
-        self.deps.stats.dropped("fps")
+    def _admit(self, captured_at_ns: int) -> bool:
+        """Called by the capture thread for every grabbed frame: sampled to the session's fps."""
+        keep = self.publisher.producer.admit(captured_at_ns, self.control.fps_limit)
+        if not keep:
+            self.deps.stats.dropped(DropReason.FPS)
+        return keep
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -217,12 +223,12 @@ class SourceRunner:
 class _Emit:
     """The capture thread's way to hand a frame to the loop; False tells it to stop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, slot: LatestSlot[Captured], stop: threading.Event) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, slot: LatestSlot[Picture], stop: threading.Event) -> None:
         self.loop = loop
         self.slot = slot
         self.stop = stop
 
-    def __call__(self, captured: Captured) -> bool:
+    def __call__(self, captured: Picture) -> bool:
         if self.stop.is_set():
             return False
         try:

@@ -17,10 +17,10 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import ValidationError
 
 from gateway.deps import AuthorizedSession, RuntimeDep
-from gateway.errors import ApiError, error_responses
+from gateway.errors import error_responses
 from gateway.schemas import UploadAccepted, UploadFrame
 from gateway.uploads import count, decode_base64, publish_frame, upload_cap
-from shared.errors import ErrorCode
+from shared.errors import InvalidInput, PayloadTooLarge, SightwireError
 
 router = APIRouter(prefix="/stream", tags=["uploads"])
 
@@ -43,13 +43,13 @@ async def read_capped(request: Request, cap: int) -> bytes:
     """The request body, or 413 as soon as it is known to exceed `cap`."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
-        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"body exceeds {cap} bytes")
+        raise PayloadTooLarge(f"body exceeds {cap} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > cap:
-            raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"body exceeds {cap} bytes")
+            raise PayloadTooLarge(f"body exceeds {cap} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -59,7 +59,7 @@ def frame_id_of(raw: str | float | None) -> str | None:
         return None
     text = raw if isinstance(raw, str) else format(raw, "g") if isinstance(raw, float) else str(raw)
     if len(text) > MAX_FRAME_ID:
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"frame_id longer than {MAX_FRAME_ID}")
+        raise InvalidInput(f"frame_id longer than {MAX_FRAME_ID}")
     return text
 
 
@@ -81,7 +81,7 @@ def parse_json_frame(body: bytes) -> UploadFrame:
         return UploadFrame.model_validate_json(body)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:3])
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, f"invalid frame body: {problems}") from exc
+        raise InvalidInput(f"invalid frame body: {problems}") from exc
 
 
 @router.post(
@@ -110,7 +110,7 @@ async def process_frame(
             fid = frame_id_of(frame.frame_id)
             data = decode_base64(frame.image_data, fid, cap)
             captured = capture_ns(frame.timestamp)
-    except ApiError as exc:
+    except SightwireError as exc:
         count(runtime.intake, record.sid, exc.code.value)
         raise
     seq = await publish_frame(runtime.intake, record, data, fid, captured)

@@ -18,6 +18,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from ingest.webrtc.ice import rtc_configuration, use_host_addresses
+from ingest.webrtc.link import LinkTimeouts
 from ingest.webrtc.peer import Peer, PeerOptions
 from ingest.webrtc.registry import PeerRegistry
 from ingest.webrtc.responder import Responder
@@ -57,8 +58,7 @@ def peer_options(settings: WebRtcSettings) -> PeerOptions:
     return PeerOptions(
         jpeg_quality=settings.webrtc_jpeg_quality,
         max_side=settings.webrtc_max_side,
-        connect_timeout_s=settings.webrtc_connect_timeout_s,
-        disconnect_grace_s=settings.webrtc_disconnect_grace_s,
+        link=LinkTimeouts(settings.webrtc_connect_timeout_s, settings.webrtc_disconnect_grace_s),
         media_timeout_s=settings.webrtc_media_timeout_s,
     )
 

@@ -6,9 +6,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gateway.errors import ApiError, http_status, install_error_handlers
+from gateway.errors import http_status, install_error_handlers
 from shared import errors as sw
-from shared.errors import ErrorCode
 
 
 @pytest.mark.parametrize(
@@ -80,17 +79,3 @@ def test_retry_after_only_when_the_error_carries_an_estimate() -> None:
     assert broker_resp.headers["Retry-After"] == "2"
     assert (webrtc_resp.status_code, webrtc_resp.json()["error_code"]) == (504, "WEBRTC_UNAVAILABLE")
     assert "Retry-After" not in webrtc_resp.headers
-
-
-def test_the_deprecated_api_error_is_a_sightwire_error_with_its_own_status() -> None:
-    app = FastAPI()
-    install_error_handlers(app)
-
-    @app.get("/legacy")
-    async def legacy() -> None:
-        raise ApiError(429, ErrorCode.RATE_LIMITED, "slow", "f-2", headers={"Retry-After": "9"})
-
-    assert issubclass(ApiError, sw.SightwireError)
-    response = TestClient(app).get("/legacy")
-    assert response.status_code == 429 and response.headers["Retry-After"] == "9"
-    assert response.json()["error_code"] == "RATE_LIMITED" and response.json()["frame_id"] == "f-2"

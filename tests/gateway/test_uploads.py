@@ -123,6 +123,19 @@ async def test_depth_flag_follows_config_and_depth_fps(gateway: Gateway, js: Jet
     assert flags == [True, False, False]
 
 
+async def test_depth_is_sampled_on_the_clients_capture_time(gateway: Gateway, js: JetStreamContext, photo: Path):
+    """Like every source's: depth_fps frames a second of the scene, however fast the uploads came in."""
+    session = await gateway.create_session(enable_depth=True, depth_fps=1, max_frame_age_ms=10_000)
+    jpeg = b64(photo.read_bytes())
+    start = time.time() - 3
+    flags = []
+    for offset in (0.0, 0.5, 1.0, 1.5):
+        body = {"image_data": jpeg, "timestamp": start + offset}
+        assert (await gateway.client.post(session["upload_endpoint"], json=body)).status_code == 202
+        flags.append((await last_frame(js, session["client_id"]))[0].depth)
+    assert flags == [True, False, True, False]
+
+
 async def test_rate_cap_per_session(nats_server: EmbeddedNatsServer, js: JetStreamContext, photo: Path):
     settings = gateway_settings(nats_server.url, upload_rate_per_s=0.01, upload_burst=2)
     async with running_gateway(settings) as gw:
@@ -133,6 +146,7 @@ async def test_rate_cap_per_session(nats_server: EmbeddedNatsServer, js: JetStre
         assert statuses == [202, 202, 429, 429]
         refused = await gw.client.post(limited["upload_endpoint"], json=body)
         assert refused.json()["error_code"] == "RATE_LIMITED"
+        assert int(refused.headers["Retry-After"]) >= 90  # the next token at 0.01/s is about 100 s away
         assert (await gw.client.post(other["upload_endpoint"], json=body)).status_code == 202
         assert await frames_stored(js, limited["client_id"]) == 2
         stats = (await gw.client.get("/stream/stats")).json()

@@ -1,4 +1,4 @@
-"""PNG re-encoding, the token bucket and the base64 rules (no NATS needed).
+"""PNG re-encoding and the base64 rules (no NATS needed; the rate limiter: tests/shared/test_rates.py).
 
 The header-only checks themselves are tested in tests/shared/test_images.py.
 """
@@ -12,8 +12,9 @@ import cv2
 import pytest
 
 from gateway import images
-from gateway.errors import ApiError
-from gateway.uploads import TokenBucket, capture_time_ns, decode_base64
+from gateway.errors import http_status
+from gateway.uploads import capture_time_ns, decode_base64
+from shared.errors import SightwireError
 from shared.images import ImageInfo, InvalidImage, inspect
 from shared.sessions import SessionConfig
 
@@ -32,14 +33,6 @@ def test_undecodable_png_is_invalid_image():
         images.png_to_jpeg(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 40_000_000)
 
 
-def test_token_bucket_allows_burst_then_rate():
-    bucket = TokenBucket(rate=2.0, burst=3, clock=0.0)
-    assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
-    assert bucket.take(0.25) is False
-    assert bucket.take(0.5) is True
-    assert bucket.take(100.0) and bucket.tokens == 2.0  # refill is capped at the burst
-
-
 def test_capture_time_keeps_only_a_plausible_client_clock():
     config = SessionConfig(max_frame_age_ms=1000)
     now = 10_000_000_000_000
@@ -53,9 +46,9 @@ def test_base64_rules():
     assert decode_base64(base64.b64encode(b"abc").decode(), None, 100) == b"abc"
     assert decode_base64("data:image/png;base64," + base64.b64encode(b"xy").decode(), None, 100) == b"xy"
     for bad in ("not base64!!", "YWJj=garbage", "data:image/png,raw"):
-        with pytest.raises(ApiError) as err:
+        with pytest.raises(SightwireError) as err:
             decode_base64(bad, "f", 100)
-        assert (err.value.status, err.value.code, err.value.frame_id) == (422, "INVALID_IMAGE", "f")
-    with pytest.raises(ApiError) as err:
+        assert (http_status(err.value), err.value.code, err.value.frame_id) == (422, "INVALID_IMAGE", "f")
+    with pytest.raises(SightwireError) as large:
         decode_base64("A" * 400, None, 100)
-    assert err.value.status == 413
+    assert http_status(large.value) == 413

@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 
 from ingest.capture import Timeouts
-from ingest.grabber import CaptureControl, Captured, Grabber, GrabOptions
+from ingest.grabber import CaptureControl, Grabber, GrabOptions
 from ingest.targets import CaptureTarget
+from shared.producer import FrameProducer, Picture
 from tests.ingest.conftest import CLIP_FPS, CLIP_FRAMES_PER_PHOTO, CLIP_PHOTOS
 
 CLIP_FRAMES = CLIP_PHOTOS * CLIP_FRAMES_PER_PHOTO
@@ -24,22 +25,28 @@ def file_target(path: Path, loop: bool = False) -> CaptureTarget:
 
 
 class Sink:
-    def __init__(self, limit: int | None = None) -> None:
-        self.frames: list[Captured] = []
+    """Collects emitted frames; `admit` samples like a camera session does (its producer's `admit`)."""
+
+    def __init__(self, limit: int | None = None, fps: float = 10) -> None:
+        self.frames: list[Picture] = []
         self.skipped = 0
         self.limit = limit
+        self.fps = fps
+        self._producer = FrameProducer(None, "s", "file", 1.0)  # type: ignore[arg-type]  # admit() only
 
-    def emit(self, captured: Captured) -> bool:
+    def emit(self, captured: Picture) -> bool:
         self.frames.append(captured)
         return self.limit is None or len(self.frames) < self.limit
 
-    def skip(self) -> None:
-        self.skipped += 1
+    def admit(self, captured_at_ns: int) -> bool:
+        keep = self._producer.admit(captured_at_ns, self.fps)
+        self.skipped += not keep
+        return keep
 
 
 def test_plays_a_clip_once_at_native_speed(media_dir: Path) -> None:
-    sink = Sink()
-    grabber = Grabber(file_target(media_dir / "clip.mp4"), OPTIONS, CaptureControl(30), sink.emit, sink.skip)
+    sink = Sink(fps=30)
+    grabber = Grabber(file_target(media_dir / "clip.mp4"), OPTIONS, CaptureControl(30), sink.emit, sink.admit)
     outcome = grabber.run()
     assert (outcome.reason, outcome.frames, len(sink.frames), sink.skipped) == ("ended", CLIP_FRAMES, CLIP_FRAMES, 0)
     span_s = (sink.frames[-1].captured_at_ns - sink.frames[0].captured_at_ns) / 1e9
@@ -50,9 +57,9 @@ def test_plays_a_clip_once_at_native_speed(media_dir: Path) -> None:
 
 def test_samples_down_loops_and_downscales(media_dir: Path) -> None:
     one_pass = CLIP_FRAMES // 2  # at 5 of 10 fps
-    sink = Sink(limit=one_pass + 2)
+    sink = Sink(limit=one_pass + 2, fps=5)
     options = GrabOptions(Timeouts(5, 5), jpeg_quality=60, max_side=160)
-    grabber = Grabber(file_target(media_dir / "clip.mp4", loop=True), options, CaptureControl(5), sink.emit, sink.skip)
+    grabber = Grabber(file_target(media_dir / "clip.mp4", loop=True), options, CaptureControl(5), sink.emit, sink.admit)
     outcome = grabber.run()
     assert outcome.reason == "stopped" and outcome.frames == one_pass + 1, "it went on past the clip's end"
     assert sink.skipped >= one_pass - 2, "about every other frame is skipped for fps"
@@ -62,7 +69,7 @@ def test_samples_down_loops_and_downscales(media_dir: Path) -> None:
 def test_stop_ends_the_thread_promptly(media_dir: Path) -> None:
     control = CaptureControl(10)
     sink = Sink()
-    grabber = Grabber(file_target(media_dir / "clip.mp4", loop=True), OPTIONS, control, sink.emit, sink.skip)
+    grabber = Grabber(file_target(media_dir / "clip.mp4", loop=True), OPTIONS, control, sink.emit, sink.admit)
     thread = threading.Thread(target=grabber.run)
     thread.start()
     deadline = time.monotonic() + 10
@@ -77,9 +84,9 @@ def test_a_file_that_is_no_video_fails_to_open(tmp_path: Path) -> None:
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\x00not a video" * 100)
     sink = Sink()
-    outcome = Grabber(file_target(junk), OPTIONS, CaptureControl(10), sink.emit, sink.skip).run()
+    outcome = Grabber(file_target(junk), OPTIONS, CaptureControl(10), sink.emit, sink.admit).run()
     assert outcome.reason == "open_failed" and outcome.frames == 0
-    missing = Grabber(file_target(tmp_path / "gone.mp4"), OPTIONS, CaptureControl(10), sink.emit, sink.skip).run()
+    missing = Grabber(file_target(tmp_path / "gone.mp4"), OPTIONS, CaptureControl(10), sink.emit, sink.admit).run()
     assert missing.reason == "open_failed"
 
 
@@ -92,16 +99,16 @@ def test_a_silent_camera_cannot_hang_the_thread() -> None:
         target = CaptureTarget("network", "http", url, url=url)
         sink = Sink()
         options = GrabOptions(Timeouts(open_s=1, read_s=1), jpeg_quality=80, max_side=1920)
-        outcome = Grabber(target, options, CaptureControl(10), sink.emit, sink.skip).run()
+        outcome = Grabber(target, options, CaptureControl(10), sink.emit, sink.admit).run()
     assert outcome.reason == "open_failed" and not sink.frames
 
 
 def test_video_tap_gets_every_frame_at_the_camera_rate_with_the_published_capture_time(media_dir: Path) -> None:
     """The session analyses 5 of 10 fps; the video tap sees all 10, and analysed frames share their capture time."""
-    sink = Sink()
+    sink = Sink(fps=5)
     tapped: list[tuple[tuple[int, ...], int]] = []
     control = CaptureControl(5, tap=lambda image, at_ns: tapped.append((image.shape, at_ns)))
-    outcome = Grabber(file_target(media_dir / "clip.mp4"), OPTIONS, control, sink.emit, sink.skip).run()
+    outcome = Grabber(file_target(media_dir / "clip.mp4"), OPTIONS, control, sink.emit, sink.admit).run()
     assert outcome.reason == "ended"
     assert len(tapped) == CLIP_FRAMES and {shape for shape, _ in tapped} == {(240, 320, 3)}
     assert len(sink.frames) + sink.skipped == CLIP_FRAMES and len(sink.frames) <= CLIP_FRAMES // 2 + 1

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from nats.js import JetStreamContext, api
 
-from ingest.grabber import Captured
 from ingest.publisher import FramePublisher
 from ingest.stats import IngestStats
 from shared import subjects
 from shared.envelopes import ErrorResult, Frame
 from shared.errors import ErrorCode
+from shared.producer import Picture
 from shared.sessions import SessionConfig
 
 
-def captured(at_s: float) -> Captured:
-    return Captured(int(at_s * 1e9), 4, 2, b"\xff\xd8jpeg\xff\xd9")
+def captured(at_s: float) -> Picture:
+    return Picture(b"\xff\xd8jpeg\xff\xd9", 4, 2, int(at_s * 1e9))
 
 
 async def stored(js: JetStreamContext, subject: str) -> list[api.RawStreamMsg]:
@@ -43,12 +43,12 @@ async def test_frames_carry_msg_id_depth_rate_and_max_age(ijs: JetStreamContext)
 
 
 def test_depth_is_rate_limited_to_depth_fps() -> None:
-    publisher = FramePublisher(None, "s3", "file", 5.0, IngestStats())  # type: ignore[arg-type]  # envelope() only
+    publisher = FramePublisher(None, "s3", "file", 5.0, IngestStats())  # type: ignore[arg-type]  # frame() only
     config = SessionConfig(fps_limit=10, enable_depth=True, depth_fps=2)
-    depth = [publisher.envelope(captured(100 + i / 10), config).depth for i in range(50)]  # 5 s at 10 fps
+    depth = [publisher.producer.frame(captured(100 + i / 10), config).depth for i in range(50)]  # 5 s at 10 fps
     assert 9 <= sum(depth) <= 11
     off = config.model_copy(update={"enable_depth": False})
-    assert not any(publisher.envelope(captured(200 + i), off).depth for i in range(5))
+    assert not any(publisher.producer.frame(captured(200 + i), off).depth for i in range(5))
 
 
 async def test_error_results_go_to_the_error_subject(ijs: JetStreamContext) -> None:

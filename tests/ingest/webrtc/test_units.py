@@ -1,4 +1,4 @@
-"""Small pure parts of WebRTC ingest: capture clock, rate gates, JPEG encode, ICE settings."""
+"""Small pure parts of WebRTC ingest: capture clock, JPEG encode, ICE settings. (Sampling: tests/shared.)"""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 
 from ingest.webrtc.clock import CaptureClock
 from ingest.webrtc.encode import encode_jpeg, target_size
-from ingest.webrtc.gates import RateGate
 from ingest.webrtc.ice import rtc_configuration, use_host_addresses
 from shared.webrtc import IceServer
 
@@ -36,21 +35,6 @@ def test_capture_clock_restarts_on_a_new_stream_and_falls_back_to_arrival() -> N
     clock.captured_at_ns(900_000, RTP, 50 * 10**9)
     assert clock.captured_at_ns(0, RTP, 60 * 10**9) == 60 * 10**9  # pts went back: new zero
     assert clock.captured_at_ns(None, None, 70 * 10**9) == 70 * 10**9
-
-
-@pytest.mark.parametrize(("camera_fps", "rate", "expected"), [(30, 10, 10), (30, 15, 15), (30, 30, 30), (15, 30, 15)])
-def test_rate_gate_admits_the_session_rate(camera_fps: int, rate: int, expected: int) -> None:
-    gate = RateGate()
-    period = 10**9 // camera_fps
-    jitter = [0, 3, -2, 4, -4, 1] * camera_fps  # ms of capture-time jitter around the camera's grid
-    admitted = sum(gate.admit(n * period + jitter[n] * MS, rate) for n in range(3 * camera_fps))
-    assert abs(admitted - 3 * expected) <= 1
-
-
-def test_rate_gate_restarts_after_a_clock_jump_back() -> None:
-    gate = RateGate()
-    assert gate.admit(100 * 10**9, 5)
-    assert gate.admit(1 * 10**9, 5)  # far in the past: a new capture clock, not "wait 99 s"
 
 
 def test_encode_scales_to_max_side_keeping_aspect() -> None:
