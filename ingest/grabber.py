@@ -37,7 +37,7 @@ FALLBACK_FPS = 25.0
 class CaptureControl:
     """Written by the event loop, read by the capture thread (plain attribute reads are atomic)."""
 
-    fps_limit: float  # read by the runner's `admit`
+    analysis_fps: float  # the session's analysis rate (its `fps_limit`), read by the runner's `admit`
     stop: threading.Event = field(default_factory=threading.Event)
     # camera video to viewers (ingest.video): while set, every decoded frame goes to it, at the camera's rate
     tap: Callable[[np.ndarray, int], None] | None = None

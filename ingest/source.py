@@ -61,7 +61,7 @@ class SourceRunner:
         self.record = record
         self.deps = deps
         self.state: RunnerState = "starting"
-        self.control = CaptureControl(fps_limit=record.config.fps_limit)
+        self.control = CaptureControl(analysis_fps=record.config.analysis_fps)
         self.slot: LatestSlot[Picture] = LatestSlot(lambda _replaced: deps.stats.dropped(DropReason.INGEST_OVERRUN))
         self.publisher = FramePublisher(
             deps.js, record.sid, record.source.type, deps.settings.publish_timeout_s, deps.stats
@@ -73,7 +73,7 @@ class SourceRunner:
     def update(self, record: SessionRecord) -> None:
         """A new config for the running source (fps applies from the next frame on)."""
         self.record = record
-        self.control.fps_limit = record.config.fps_limit
+        self.control.analysis_fps = record.config.analysis_fps
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -101,7 +101,7 @@ class SourceRunner:
             return
         self._display = target.display
         self.state = "running"
-        log.info("source starting", extra={"sid": self.sid, "source": target.display, "fps": self.control.fps_limit})
+        log.info("source starting", extra={"sid": self.sid, "source": target.display, "fps": self.control.analysis_fps})
         await self._connect_until_done(target)
 
     async def _connect_until_done(self, target: CaptureTarget) -> None:
@@ -178,7 +178,7 @@ class SourceRunner:
 
     def _admit(self, captured_at_ns: int) -> bool:
         """Called by the capture thread for every grabbed frame: sampled to the session's fps."""
-        keep = self.publisher.producer.admit(captured_at_ns, self.control.fps_limit)
+        keep = self.publisher.producer.admit(captured_at_ns, self.control.analysis_fps)
         if not keep:
             self.deps.stats.dropped(DropReason.FPS)
         return keep

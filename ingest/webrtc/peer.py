@@ -4,7 +4,7 @@ Three tasks per peer, and the first to end ends the peer (then the peer
 connection is closed):
 - receive: drains the decoded track as fast as it comes (aiortc's track queue
   is unbounded, so it must never back up), stamps capture time and lets the
-  session's `FrameProducer` sample them to its `fps_limit` into a one-slot
+  session's `FrameProducer` sample them to its analysis rate (`fps_limit`) into a one-slot
   `LatestSlot` (latest wins);
 - publish: takes the newest picked frame, JPEG-encodes it in a thread and
   has the producer publish it to FRAMES, like any other source's frame;
@@ -126,7 +126,7 @@ class Peer:
 
     def _pick(self, frame: av.VideoFrame) -> None:
         captured = self._clock.captured_at_ns(frame.pts, frame.time_base, now_ns())
-        if self.producer.admit(captured, self.config.fps_limit):
+        if self.producer.admit(captured, self.config.analysis_fps):
             self._picked.put(Picked(frame, captured))
 
     async def _publish(self) -> None:
