@@ -130,8 +130,27 @@ async def retrying(
 
     while stop is None or not stop.is_set():
         try:
-            await step(healthy)
+            await _until_stopped(step(healthy), stop)
         except Exception as exc:  # e.g. a watch broken by a NATS reconnect: start a fresh one
             status.failed(exc)
         if await _pause(backoff.next(), stop):
             return
+
+
+async def _until_stopped(work: Awaitable[object], stop: asyncio.Event | None) -> None:
+    """Await `work`; once `stop` is set, cancel it (and wait for it to finish)."""
+    if stop is None:
+        await work
+        return
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if not task.cancelled():
+        task.result()

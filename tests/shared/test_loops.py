@@ -78,3 +78,22 @@ async def test_retrying_restarts_a_broken_step_and_resets_the_backoff_once_healt
     await asyncio.wait_for(retrying(watch, "watch", backoff, stop), 5)
     assert len(starts) == 4
     assert backoff.next() == 0.04  # reset by the healthy third run (0.01, 0.02 since); else 0.16
+
+
+async def test_retrying_stops_a_running_step_when_told() -> None:
+    stop = asyncio.Event()
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def watch(healthy: Callable[[], None]) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)  # a healthy watch never ends by itself
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    task = asyncio.create_task(retrying(watch, "watch", Backoff(0.01, 0.01), stop))
+    await asyncio.wait_for(started.wait(), 5)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert cancelled.is_set()
