@@ -8,7 +8,7 @@ it needs (none of them imports this module):
   sw-sessions in this process, which the directory's mirror, the janitor and
   the hubs all follow; start-up waits (bounded) for its initial values;
 - `directory` (`gateway.directory.SessionDirectory`): the sw-sessions store, this
-  process's mirror of it, activity touches, the watch;
+  process's mirror of it, activity touches;
 - `intake` (`gateway.intake.FrameIntake`): frames pushed by clients;
 - `hubs` (`gateway.hub.HubRegistry`): the SCENE/EVENTS fan-out to viewers;
 - `janitor` (`gateway.janitor.Janitor`): session endings and idle expiry;
