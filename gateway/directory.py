@@ -1,42 +1,39 @@
 """The session directory of one gateway process: the sw-sessions store and this process's mirror of it.
 
 Every replica can serve every session, so the record lives in the KV bucket;
-what this process keeps is a mirror (`records`, fed by a watch of the bucket,
-for `/stream/stats` and the janitor's sweep), the throttle of activity writes
-(`touch`), and the two-step ending of a session (`end`). Changes seen by the
-watch go to one listener (the janitor), which closes local streams of sessions
-ended elsewhere.
+what this process keeps is a mirror (`records`, for `/stream/stats` and the
+janitor's sweep, fed by `mirror` from the process's one `SessionWatcher`), the
+throttle of activity writes (`touch`), and the two-step ending of a session
+(`end`). A record this process creates or changes is handed to the watcher at
+once (`publish`), so it takes effect here (mirror, hubs) through the same path
+as a change made by another replica, whichever API made it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from nats.js.errors import KeyWrongLastSequenceError
 
 from shared.errors import ErrorCode
-from shared.sessions import SessionRecord, SessionStore, open_watcher
+from shared.session_watcher import Listener, SessionWatcher
+from shared.sessions import Change, SessionRecord, SessionStore
 
 if TYPE_CHECKING:
     from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
-WATCH_RETRY_S = 1.0
-
-# (sid, the record now or None if deleted, the record this process knew before)
-ChangeListener = Callable[[str, SessionRecord | None, SessionRecord | None], Awaitable[None]]
-
 
 class SessionDirectory:
     """Store + mirror + touch + watch of the sw-sessions bucket."""
 
-    def __init__(self, store: SessionStore, settings: GatewaySettings) -> None:
+    def __init__(self, store: SessionStore, watcher: SessionWatcher, settings: GatewaySettings) -> None:
         self.store = store
+        self.watcher = watcher
         self.settings = settings
         self.records: dict[str, SessionRecord] = {}  # mirror of sw-sessions, fed by the watch
         self._touched: dict[str, float] = {}
@@ -46,19 +43,21 @@ class SessionDirectory:
     async def get(self, sid: str) -> tuple[SessionRecord, int] | None:
         return await self.store.get(sid)
 
-    def watch(self) -> AsyncIterator[tuple[str, SessionRecord | None]]:
-        """Every current record, then each change (None = deleted): what the hubs follow."""
-        return self.store.watch()
+    async def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """The current records, then each change (None = deleted): what the hubs follow."""
+        return await self.watcher.subscribe(listener)
 
     async def create(self, record: SessionRecord) -> None:
-        await self.store.create(record)
-        self.records[record.sid] = record
+        revision = await self.store.create(record)
+        await self.watcher.publish(Change(record.sid, record, revision))
 
     async def update(self, sid: str, change: Callable[[SessionRecord], SessionRecord]) -> SessionRecord | None:
-        stored = await self.store.update(sid, change)
-        if stored is not None:
-            self.records[sid] = stored
-        return stored
+        """Change a record (compare-and-set); it takes effect in this process before this returns."""
+        stored = await self.store.update_revision(sid, change)
+        if stored is None:
+            return None
+        await self.watcher.publish(stored)
+        return stored.record
 
     async def end(self, sid: str, code: ErrorCode, message: str, only_if_idle_since: float | None = None) -> bool:
         """Close then delete a session; False if it was gone, or touched after `only_if_idle_since`.
@@ -115,56 +114,17 @@ class SessionDirectory:
         """Drop this process's activity state of a session that has ended."""
         self._touched.pop(sid, None)
 
-    # ---- the watch ----
+    # ---- the mirror ----
 
-    async def follow(self, listener: ChangeListener) -> None:
-        """Mirror sw-sessions for the life of the process, resubscribing after errors."""
-        while True:
-            try:
-                await self._watch_once(listener)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # watcher broken by a reconnect: start a fresh one
-                log.warning("session watch failed", extra={"error": repr(exc)})
-            await asyncio.sleep(WATCH_RETRY_S)
-
-    async def apply(self, sid: str, record: SessionRecord | None, listener: ChangeListener) -> None:
-        """Mirror one change, then tell the listener what it was."""
+    def mirror(self, sid: str, record: SessionRecord | None) -> SessionRecord | None:
+        """Mirror one change seen by the watcher; returns the record this process knew before."""
         previous = self.records.pop(sid, None) if record is None else self.records.get(sid)
         if record is not None:
             self.records[sid] = record
-        await listener(sid, record, previous)
-
-    async def _watch_once(self, listener: ChangeListener) -> None:
-        """Initial values first: sessions that vanished while no watch ran are closed too."""
-        watcher = await open_watcher(self.store.kv)
-        seen: set[str] | None = set()
-        try:
-            async for entry in watcher:
-                if entry is None:  # end of the initial values
-                    if seen is not None:
-                        for sid in set(self.records) - seen:
-                            await self.apply(sid, None, listener)
-                    seen = None
-                    continue
-                deleted = entry.operation in ("DEL", "PURGE") or not entry.value
-                record = None if deleted else _parse(entry.value)
-                if seen is not None and record is not None:
-                    seen.add(entry.key)
-                await self.apply(entry.key, record, listener)
-        finally:
-            await watcher.stop()
+        return previous
 
 
 def _mark_active(record: SessionRecord) -> SessionRecord:
     if record.status == "closed":
         return record
     return record.model_copy(update={"last_active_at": time.time()})
-
-
-def _parse(value: bytes) -> SessionRecord | None:
-    try:
-        return SessionRecord.from_bytes(value)
-    except ValueError:
-        log.warning("unreadable session record in sw-sessions")
-        return None

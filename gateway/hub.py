@@ -12,8 +12,9 @@ Lifecycle: a hub is created by the first `subscribe()` of a session and closed
 `hub_grace_s` after its last viewer leaves (a page reload reuses it). When the
 session ends (DELETE, expiry, elsewhere via the KV watch) `session_closed`
 sends every viewer a final `closed` event. A change of the session's
-`fps_limit` applies to every viewer at once: the registry follows the
-sw-sessions bucket.
+`fps_limit` applies to every viewer at once: the registry listens to the
+process's watch of the sw-sessions bucket, which also delivers the changes
+this process writes itself (PATCH and WebSocket `config_update` alike).
 
 Resume (`last_event_id`): the subscription holds live messages while
 `gateway.replay` reads the missed ones back from SCENE, then joins.
@@ -26,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WATCH_RETRY_S = 1.0
 HUB_STOP_TIMEOUT_S = 2.0
 
 
@@ -214,7 +214,7 @@ class HubRegistry:
     """All hubs of this gateway process (`runtime.hubs`).
 
     Collaborators are passed in: the settings, where finished messages come from
-    (`feed`) and where session records are read and watched (`sessions`).
+    (`feed`) and where session records are read and followed (`sessions`).
     """
 
     def __init__(self, settings: GatewaySettings, feed: SceneFeed, sessions: SessionSource) -> None:
@@ -226,12 +226,12 @@ class HubRegistry:
         self.dropped: Counter[str] = Counter()
         self._hubs: dict[str, SessionHub] = {}
         self._lock = asyncio.Lock()
-        self._watch: asyncio.Task[None] | None = None
+        self._unfollow: Callable[[], None] | None = None
         self._relink: asyncio.Task[None] | None = None
         self._closing = False
 
     async def start(self) -> None:
-        self._watch = asyncio.create_task(self._follow_sessions(), name="hub-session-watch")
+        self._unfollow = await self.sessions.subscribe(self._on_record)
 
     async def close(self) -> None:
         """Gateway shutdown: every viewer gets a final event (it may resume on another replica)."""
@@ -241,10 +241,8 @@ class HubRegistry:
             await self._finish(hub, final)
         if self._relink is not None:
             self._relink.cancel()
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(self._watch, HUB_STOP_TIMEOUT_S)
+        if self._unfollow is not None:
+            self._unfollow()
 
     @asynccontextmanager
     async def subscribe(
@@ -297,12 +295,6 @@ class HubRegistry:
         hub = self._hubs.get(sid)
         if hub is not None:
             await self._finish(hub, closed_message(code, message))
-
-    def apply_config(self, sid: str, config: SessionConfig) -> None:
-        """Apply a config this process just wrote at once (the KV watch confirms it shortly after)."""
-        hub = self._hubs.get(sid)
-        if hub is not None:
-            hub.apply_config(config)
 
     def session_stats(self, sid: str) -> dict[str, Any]:
         hub = self._hubs.get(sid)
@@ -398,18 +390,6 @@ class HubRegistry:
         await hub.finish(final)
         if owned:  # its counts move to the process total once
             self.dropped.update(hub.dropped)
-
-    async def _follow_sessions(self) -> None:
-        """Apply session record changes to running hubs; survive NATS reconnects."""
-        while True:
-            try:
-                async for sid, record in self.sessions.watch():
-                    await self._on_record(sid, record)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a broken watcher (reconnect): start a fresh one
-                log.warning("hub session watch failed", extra={"error": repr(exc)})
-            await asyncio.sleep(WATCH_RETRY_S)
 
     async def _on_record(self, sid: str, record: SessionRecord | None) -> None:
         hub = self._hubs.get(sid)

@@ -14,7 +14,6 @@ with small in-memory fakes of those interfaces.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
@@ -22,6 +21,7 @@ from collections.abc import Callable
 
 from gateway.ports import Directory, StreamCloser
 from shared.errors import ErrorCode
+from shared.loops import every
 from shared.sessions import SessionRecord
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,8 @@ class Janitor:
         return ended
 
     async def run(self) -> None:
-        """Sweep forever; one failed sweep (NATS blip) is logged and retried next round."""
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.sweep()
-            except Exception as exc:  # the janitor must outlive transient NATS errors
-                log.warning("session sweep failed", extra={"error": repr(exc)})
+        """Sweep forever; a failed sweep (NATS blip) is logged once and retried after a backoff."""
+        await every(self.interval_s, self.sweep, "session sweep")
 
     async def on_change(self, sid: str, record: SessionRecord | None, previous: SessionRecord | None) -> None:
         """A change seen by the directory's watch: close local streams of a session ended elsewhere."""

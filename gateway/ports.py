@@ -10,10 +10,11 @@ in-memory fakes of these interfaces instead of a whole running gateway.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.errors import ErrorCode
+from shared.session_watcher import Listener
 from shared.sessions import SessionRecord
 
 if TYPE_CHECKING:
@@ -23,11 +24,13 @@ if TYPE_CHECKING:
 
 
 class SessionSource(Protocol):
-    """Reading the sw-sessions bucket (`shared.sessions.SessionStore` is one)."""
+    """Reading and following the sw-sessions bucket (`gateway.directory.SessionDirectory` is one)."""
 
     async def get(self, sid: str) -> tuple[SessionRecord, int] | None: ...
 
-    def watch(self) -> AsyncIterator[tuple[str, SessionRecord | None]]: ...
+    async def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """The current records, then each change, until the returned unsubscribe is called."""
+        ...
 
 
 class LiveFeed(Protocol):

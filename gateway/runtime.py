@@ -4,8 +4,11 @@
 (new -> starting -> running -> stopping -> closed). Entering connects to NATS,
 provisions the streams, and builds the parts, handing each the collaborators
 it needs (none of them imports this module):
+- `sessions` (`shared.session_watcher.SessionWatcher`): the one watch of
+  sw-sessions in this process, which the directory's mirror, the janitor and
+  the hubs all follow; start-up waits (bounded) for its initial values;
 - `directory` (`gateway.directory.SessionDirectory`): the sw-sessions store, this
-  process's mirror of it, activity touches, the watch;
+  process's mirror of it, activity touches;
 - `intake` (`gateway.intake.FrameIntake`): frames pushed by clients;
 - `hubs` (`gateway.hub.HubRegistry`): the SCENE/EVENTS fan-out to viewers;
 - `janitor` (`gateway.janitor.Janitor`): session endings and idle expiry;
@@ -40,11 +43,13 @@ from gateway.settings import GatewaySettings
 from shared import subjects
 from shared.jetstream import provision
 from shared.natsconn import connect, drain_quietly
-from shared.sessions import SessionStore
+from shared.session_watcher import SessionWatcher
+from shared.sessions import SessionRecord, SessionStore
 
 log = logging.getLogger(__name__)
 
 TASK_STOP_TIMEOUT_S = 2.0
+SESSIONS_READY_TIMEOUT_S = 5.0
 
 
 class Status(enum.StrEnum):
@@ -60,6 +65,7 @@ class GatewayRuntime:
 
     nc: NATS
     js: JetStreamContext
+    sessions: SessionWatcher
     directory: SessionDirectory
     intake: FrameIntake
     hubs: HubRegistry
@@ -99,11 +105,14 @@ class GatewayRuntime:
         await provision(self.js, self.settings)
         self._build(SessionStore(await self.js.key_value(subjects.SESSIONS_BUCKET)))
         await self.heartbeats.start()
+        await self.sessions.subscribe(self._session_changed)
         await self.hubs.start()
         self._tasks = [
-            asyncio.create_task(self.directory.follow(self.janitor.on_change), name="session-watch"),
+            asyncio.create_task(self.sessions.run(), name="session-watch"),
             asyncio.create_task(self.janitor.run(), name="session-janitor"),
         ]
+        if not await self.sessions.wait_ready(SESSIONS_READY_TIMEOUT_S):
+            log.warning("session records not all read at start-up; serving anyway")
         self.status = Status.RUNNING
         log.info("gateway runtime started", extra={"instance": self.settings.instance_id})
 
@@ -111,7 +120,8 @@ class GatewayRuntime:
         """The parts, each given what it needs."""
         s = self.settings
         self._built = True
-        self.directory = SessionDirectory(store, s)
+        self.sessions = SessionWatcher(store)
+        self.directory = SessionDirectory(store, self.sessions, s)
         self.intake = FrameIntake(s, self.nc, self.js, self.counters, self.directory.touch, lambda: self.accepting)
         feed = NatsSceneFeed(self.js, s.replay_batch, s.replay_max_events)
         self.hubs = HubRegistry(s, feed, self.directory)
@@ -119,6 +129,11 @@ class GatewayRuntime:
         self.janitor = Janitor(
             self.directory, self.hubs, self.forget, s.session_ttl_s, s.janitor_interval_s, self.counters
         )
+
+    async def _session_changed(self, sid: str, record: SessionRecord | None) -> None:
+        """Mirror it, then let the janitor close local streams of a session ended elsewhere."""
+        previous = self.directory.mirror(sid, record)
+        await self.janitor.on_change(sid, record, previous)
 
     def _on_link(self, up: bool) -> None:
         """Viewers hear of a broker outage at once and read on from where they were when it ends."""

@@ -1,9 +1,12 @@
 """Creating sessions and changing their config: the rules, apart from HTTP routing.
 
 Kept out of the route module so that the WebSocket `config_update` message and
-`PATCH .../config` apply exactly the same validation. Config changes go to the
-KV record only; ingest and the hubs watch the bucket and apply them (within a
-second), and uploads read the record on every request.
+`PATCH .../config` apply exactly the same validation and take effect the same
+way: the change is written to the KV record (compare-and-set) and handed to
+this process's session watcher at once, so this gateway's hubs apply it before
+the reply goes out; every other process (other replicas, ingest, the scene
+stage) applies it when its watch brings it. Uploads read the record on every
+request.
 """
 
 from __future__ import annotations

@@ -132,7 +132,6 @@ class WsConnection:
             await publish_frame(self.runtime.intake, record, command.image, command.frame_id, command.captured_at_ns)
             return
         config = await session_ops.update_config(self.runtime, self.sid, command.changes)
-        self.runtime.hubs.apply_config(self.sid, config)
         await self._reply({"type": "config_updated", "config": config.model_dump(mode="json")})
 
     async def _record(self) -> Any:

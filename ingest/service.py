@@ -2,8 +2,9 @@
 
 `run(settings, stop)` wires the process together and owns its lifetime:
 FFmpeg is configured before any capture opens, JetStream is provisioned
-(idempotent), and one task group runs the camera session manager, the
-heartbeat and WebRTC ingest. Shutdown order when `stop` is set: stop intake
+(idempotent), and one task group runs the one watch of sw-sessions (which the
+camera session manager and WebRTC ingest both follow), the camera session
+manager, the heartbeat and WebRTC ingest. Shutdown order when `stop` is set: stop intake
 (every camera source stops and its lease is released so a survivor takes over
 at once; WebRTC peers close), then drain NATS (pending frame publishes
 finish), then close, each step bounded by a timeout.
@@ -26,6 +27,7 @@ from shared.jetstream import provision
 from shared.leases import LeaseStore, bucket_ttl
 from shared.metrics import serve_metrics
 from shared.natsconn import connect, drain_quietly
+from shared.session_watcher import SessionWatcher
 from shared.sessions import SessionStore
 
 log = logging.getLogger(__name__)
@@ -42,14 +44,17 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
         leases_kv = await js.key_value(subjects.LEASES_BUCKET)
         ttl_s = await bucket_ttl(leases_kv, settings.lease_ttl_s)
         stats = IngestStats()
-        deps = RunnerDeps(settings, js, SessionStore(await js.key_value(subjects.SESSIONS_BUCKET)), stats)
+        store = SessionStore(await js.key_value(subjects.SESSIONS_BUCKET))
+        watcher = SessionWatcher(store)
+        deps = RunnerDeps(settings, js, store, stats)
         hub = video.build_hub(settings, stats)
         leases = LeaseStore(leases_kv, settings.instance_id, settings.publish_timeout_s)
-        manager = SessionManager(deps, leases, ttl_s, hub)
+        manager = SessionManager(deps, leases, ttl_s, watcher, hub)
         log.info("ingest ready", extra={"instance": settings.instance_id, "lease_ttl_s": ttl_s})
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(watcher.run(stop), name="sessions-watch")
             tg.create_task(manager.run(stop), name="sessions")
-            tg.create_task(webrtc.serve(nc, js, settings, stop), name="webrtc")
+            tg.create_task(webrtc.serve(nc, js, settings, stop, watcher), name="webrtc")
             tg.create_task(video.serve(nc, hub, settings, stats, stop), name="video")
             tg.create_task(heartbeat_loop(nc, settings, stats, manager.owned_sids, stop), name="heartbeat")
     finally:

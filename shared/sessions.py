@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
@@ -114,6 +115,15 @@ class SessionRecord(Strict):
         return cls.model_validate_json(data)
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the bucket as a watch sees it: the record now (None: deleted) and its revision."""
+
+    sid: str
+    record: SessionRecord | None
+    revision: int
+
+
 WATCH_OPEN_TIMEOUT_S = 10.0
 
 
@@ -159,6 +169,11 @@ class SessionStore:
 
         Returns the stored record, or None if the session no longer exists.
         """
+        stored = await self.update_revision(sid, change)
+        return stored.record if stored is not None else None
+
+    async def update_revision(self, sid: str, change: Callable[[SessionRecord], SessionRecord]) -> Change | None:
+        """`update`, also returning the revision written (to hand to the watcher at once)."""
         for _ in range(self.cas_retries):
             current = await self.get(sid)
             if current is None:
@@ -166,11 +181,11 @@ class SessionStore:
             record, revision = current
             updated = change(record.model_copy(deep=True))
             try:
-                await self.kv.update(sid, updated.to_bytes(), last=revision)
+                written = await self.kv.update(sid, updated.to_bytes(), last=revision)
             except KeyWrongLastSequenceError:
                 await asyncio.sleep(0)
                 continue
-            return updated
+            return Change(sid, updated, written)
         raise RuntimeError(f"session {sid}: too many concurrent updates")
 
     async def delete(self, sid: str) -> None:
@@ -184,21 +199,34 @@ class SessionStore:
         found = [await self.get(k) for k in keys]
         return [f[0] for f in found if f is not None]
 
-    async def watch(self) -> AsyncIterator[tuple[str, SessionRecord | None]]:
-        """Every current record, then each change; None means deleted."""
+    async def changes(self) -> AsyncGenerator[Change | None, None]:
+        """Every current record, then None (the initial values are all in), then each change.
+
+        Most code wants `shared.session_watcher.SessionWatcher` (one watch per process,
+        restarted after errors) rather than this single, unguarded watch.
+        """
         watcher = await open_watcher(self.kv)
         try:
             async for entry in watcher:
                 if entry is None:  # end of the initial values
+                    yield None
                     continue
+                revision = entry.revision or 0
                 if entry.operation in ("DEL", "PURGE") or not entry.value:
-                    yield entry.key, None
+                    yield Change(entry.key, None, revision)
                     continue
                 try:
                     record = SessionRecord.from_bytes(entry.value)
                 except ValidationError as exc:  # one bad record must not blind the watcher to all others
                     log.warning("unreadable session record skipped", extra={"sid": entry.key, "error": str(exc)})
                     continue
-                yield entry.key, record
+                yield Change(entry.key, record, revision)
         finally:
             await watcher.stop()
+
+    async def watch(self) -> AsyncIterator[tuple[str, SessionRecord | None]]:
+        """Every current record, then each change; None means deleted."""
+        async with contextlib.aclosing(self.changes()) as changes:
+            async for change in changes:
+                if change is not None:
+                    yield change.sid, change.record

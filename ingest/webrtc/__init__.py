@@ -2,9 +2,9 @@
 
 `serve` is run by the ingest service in its task group. It subscribes to the
 signalling subject (queue group: one instance answers each offer), keeps the
-peers of this process in a bounded registry, follows the sw-sessions bucket
-so that a peer closes with its session, and on `stop` stops taking offers,
-closes every peer and returns.
+peers of this process in a bounded registry, follows the process's watch of
+the sw-sessions bucket so that a peer closes with its session, and on `stop`
+stops taking offers, closes every peer and returns.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from ingest.webrtc.peer import Peer, PeerOptions
 from ingest.webrtc.registry import PeerRegistry
 from ingest.webrtc.responder import Responder
 from shared import subjects
+from shared.session_watcher import SessionWatcher
 from shared.sessions import SessionRecord, SessionStore
 
 log = logging.getLogger(__name__)
 
-WATCH_RETRY_S = 1.0
 SHUTDOWN_GRACE_S = 5.0  # after stop, peers still closing are cancelled
 
 
@@ -63,8 +63,14 @@ def peer_options(settings: WebRtcSettings) -> PeerOptions:
     )
 
 
-async def serve(nc: NATS, js: JetStreamContext, settings: WebRtcSettings, stop: asyncio.Event) -> None:
-    """Answer WebRTC offers until `stop` is set; then close every peer."""
+async def serve(
+    nc: NATS, js: JetStreamContext, settings: WebRtcSettings, stop: asyncio.Event, watcher: SessionWatcher | None = None
+) -> None:
+    """Answer WebRTC offers until `stop` is set; then close every peer.
+
+    `watcher` is the process's watch of sw-sessions; without one (WebRTC ingest
+    alone, as in its tests) `serve` runs its own.
+    """
     use_host_addresses(settings.webrtc_host_addresses)
     rtc = rtc_configuration(settings.webrtc_ice_servers)
     options = peer_options(settings)
@@ -75,8 +81,11 @@ async def serve(nc: NATS, js: JetStreamContext, settings: WebRtcSettings, stop: 
 
     try:
         async with asyncio.timeout(None) as shutdown, asyncio.TaskGroup() as tg:
+            if watcher is None:
+                watcher = SessionWatcher(store)
+                tg.create_task(watcher.run(stop), name="webrtc-sessions-watch")
             registry = PeerRegistry(store, make_peer, settings.webrtc_max_peers, tg)
-            follower = tg.create_task(_follow(registry), name="webrtc-sessions")
+            unfollow = await watcher.subscribe(registry.on_record)
             responder = Responder(registry, settings.instance_id, tg)
             sub = await nc.subscribe(subjects.WEBRTC_SUBJECT, queue=subjects.WEBRTC_QUEUE, cb=responder.on_message)
             log.info("webrtc ingest ready", extra={"max_peers": settings.webrtc_max_peers})
@@ -84,23 +93,13 @@ async def serve(nc: NATS, js: JetStreamContext, settings: WebRtcSettings, stop: 
                 await stop.wait()
             finally:
                 await _unsubscribe(sub)
+                unfollow()
                 registry.close_all()
-                follower.cancel()
                 # Peers close on their own; one stuck in ICE or an offer still being answered
                 # must not hold the service's shutdown: past the grace, the group is cancelled.
                 shutdown.reschedule(asyncio.get_running_loop().time() + SHUTDOWN_GRACE_S)
     except TimeoutError:
         log.warning("webrtc peers did not close in time; cancelled", extra={"grace_s": SHUTDOWN_GRACE_S})
-
-
-async def _follow(registry: PeerRegistry) -> None:
-    """Follow session changes; a broken watch (NATS reconnecting) is restarted."""
-    while True:
-        try:
-            await registry.follow_sessions()
-        except Exception as exc:
-            log.warning("session watch failed; retrying", extra={"error": repr(exc)})
-        await asyncio.sleep(WATCH_RETRY_S)
 
 
 async def _unsubscribe(sub: Any) -> None:

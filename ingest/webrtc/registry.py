@@ -2,9 +2,9 @@
 
 A new offer for a session replaces that session's old peer (the page
 reconnecting after an ICE failure). The session record is the source of
-truth for a peer's life: the registry follows the sw-sessions bucket and
-closes a peer when its session is deleted, closed or failed, and hands
-config changes (fps, depth) to live peers.
+truth for a peer's life: the registry listens to the process's watch of the
+sw-sessions bucket (`on_record`) and closes a peer when its session is
+deleted, closed or failed, and hands config changes (fps, depth) to live peers.
 """
 
 from __future__ import annotations
@@ -82,11 +82,6 @@ class PeerRegistry:
             peer.close()
         else:
             peer.update(record.config)
-
-    async def follow_sessions(self) -> None:
-        """Apply every session change to the live peers (runs until cancelled)."""
-        async for sid, record in self.store.watch():
-            self.on_record(sid, record)
 
     def close_all(self) -> None:
         for peer in list(self.peers.values()):

@@ -8,11 +8,12 @@ exactly, with messages handed in by hand.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from gateway.fanout import OutMessage
 from gateway.hub import HubRegistry
 from gateway.settings import GatewaySettings
+from shared.session_watcher import Listener
 from shared.sessions import SessionConfig, SessionRecord
 from tests.support import scene
 
@@ -58,17 +59,25 @@ class FakeFeed:
 
 
 class FakeSessions:
+    """Records to read, and listeners told of changes (as the process's session watcher tells them)."""
+
     def __init__(self, *records: SessionRecord) -> None:
         self.records = {r.sid: r for r in records}
-        self.changes: asyncio.Queue[tuple[str, SessionRecord | None]] = asyncio.Queue()
+        self.listeners: list[Listener] = []
 
     async def get(self, sid: str) -> tuple[SessionRecord, int] | None:
         record = self.records.get(sid)
         return (record, 1) if record is not None else None
 
-    async def watch(self) -> AsyncIterator[tuple[str, SessionRecord | None]]:
-        while True:
-            yield await self.changes.get()
+    async def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self.listeners.append(listener)
+        return lambda: self.listeners.remove(listener)
+
+    async def change(self, sid: str, record: SessionRecord | None) -> None:
+        for listener in list(self.listeners):
+            result = listener(sid, record)
+            if result is not None:
+                await result
 
 
 def session(sid: str, fps: int = 30) -> SessionRecord:
@@ -125,14 +134,13 @@ async def test_a_session_fps_change_from_the_watch_reaches_every_viewer():
     await hubs.start()
     async with hubs.subscribe("s1", "sse", 30) as sub:
         assert sub.fps_limit == 20
-        sessions.changes.put_nowait(("s1", session("s1", fps=2)))
-        async with asyncio.timeout(5):
-            while sub.fps_limit != 2:
-                await asyncio.sleep(0.01)
-        sessions.changes.put_nowait(("s1", None))  # deleted elsewhere
+        await sessions.change("s1", session("s1", fps=2))
+        assert sub.fps_limit == 2
+        await sessions.change("s1", None)  # deleted elsewhere
         final = await sub.next(5)
     assert final is not None and final.kind == "closed"
     await hubs.close()
+    assert sessions.listeners == []  # a closed registry follows nothing
 
 
 async def test_a_result_already_superseded_in_the_stream_is_skipped_for_everyone_at_once():

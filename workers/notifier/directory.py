@@ -1,7 +1,8 @@
 """Which webhooks each session has: a live copy of the sw-sessions bucket, kept by a KV watch.
 
 The notifier needs a session's webhooks for every event; reading KV per event would cost a
-round trip each, so the directory watches the bucket instead. A deleted session's webhooks are
+round trip each, so the directory listens to the process's watch of the bucket instead
+(`apply`, subscribed to its `SessionWatcher`). A deleted session's webhooks are
 kept for `grace_s`, because its last events (`session_closed` above all) are published after the
 record is gone.
 """
@@ -53,8 +54,3 @@ class WebhookDirectory:
         if found is not None:
             self.apply(sid, found[0])
         return self.webhooks(sid)
-
-    async def follow(self) -> None:
-        """Apply every change of the bucket until cancelled."""
-        async for sid, record in self.store.watch():
-            self.apply(sid, record)

@@ -17,6 +17,7 @@ from shared import subjects
 from shared.jetstream import ensure_consumer, provision
 from shared.metrics import serve_metrics
 from shared.natsconn import connect, drain_quietly
+from shared.session_watcher import SessionWatcher
 from shared.sessions import SessionStore
 from shared.snapshots import ensure_snapshots
 from workers.notifier.delivery import new_client
@@ -41,11 +42,13 @@ async def run(settings: NotifierSettings, stop: asyncio.Event) -> None:
         bucket = await ensure_snapshots(js, settings, settings.snapshot_max_bytes)
         store = SessionStore(await js.key_value(subjects.SESSIONS_BUCKET))
         directory = WebhookDirectory(store, settings.closed_session_grace_s)
+        watcher = SessionWatcher(store)
+        await watcher.subscribe(directory.apply)
         serve_metrics(settings.metrics_port)
         async with new_client(settings.webhook_timeout_s) as client:
             dispatcher = Dispatcher(js, store, directory, client, settings)
             snapshotter = Snapshotter(js, bucket, settings.snapshot_concurrency, settings.drain_timeout_s)
-            follow = asyncio.create_task(directory.follow(), name="sessions-watch")
+            follow = asyncio.create_task(watcher.run(), name="sessions-watch")
             log.info("notifier ready", extra={"instance": settings.instance_id})
             try:
                 async with asyncio.TaskGroup() as tg:

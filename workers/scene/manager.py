@@ -7,15 +7,17 @@ priority groups because leases give per-session ownership with any number of ses
 instances, one mechanism for the whole project, and an owner that knows exactly when it lost a
 session (a failed CAS), without partitioning the subject space into a fixed number of groups.
 
-Loops (one task each):
-- watch: every session record. Active (or failed: errors still flow) sessions are candidates; a
-  config change goes to the session's owner; a closed or deleted session is closed by its owner
-  (final analyser events) and released.
-- claim: every `scene_claim_interval_s`, sheds sessions above this instance's fair share
-  `ceil(sessions / live instances) + 1` (a graceful handover: final checkpoint, then release), and
-  claims unowned sessions up to it. Live instances come from heartbeats (`Peers`).
-- refresh: extends every held lease; a lease found taken, or not refreshed for most of its TTL,
-  stops that session at once without writing anything more.
+Session changes come from the process's one `SessionWatcher`; the claim and refresh loops are
+`shared.leases.SessionLeases` (the ones ingest runs too). What is the scene stage's own:
+- on a session change: active (or failed: errors still flow) sessions are candidates; a config
+  change goes to the session's owner; a closed or deleted session is closed by its owner (final
+  analyser events) and released.
+- each claim round (on a new session, and every `scene_claim_interval_s`) sheds sessions above
+  this instance's fair share `ceil(sessions / live instances) + 1` (a graceful handover: final
+  checkpoint, then release), and claims unowned sessions up to it. Live instances come from
+  heartbeats (`Peers`).
+- a lease found lost (taken, or not refreshed for most of its TTL) stops that session at once
+  without writing anything more.
 Shutdown stops every session (final checkpoints) and releases the leases, so survivors take over
 without waiting for the TTL.
 """
@@ -23,7 +25,6 @@ without waiting for the TTL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -35,8 +36,9 @@ from typing import Any
 from nats.js import JetStreamContext
 
 from shared.errors import ErrorCode
-from shared.leases import LeaseLost, LeaseStore
-from shared.sessions import SessionRecord, SessionStore
+from shared.leases import LeaseStore, SessionLeases
+from shared.session_watcher import SessionWatcher
+from shared.sessions import SessionRecord
 from shared.subjects import check_sid
 from workers.scene.checkpoint import CheckpointStore
 from workers.scene.owner import Closing, SessionOwner
@@ -46,15 +48,12 @@ from workers.scene.stats import SceneStats
 
 log = logging.getLogger(__name__)
 
-WATCH_RETRY_S = 1.0
 STOP_TIMEOUT_S = 10.0
 
 
 @dataclass
 class Held:
     owner: SessionOwner
-    revision: int
-    refreshed_at: float
     task: asyncio.Task[None] | None = None
 
 
@@ -62,7 +61,7 @@ class SceneManager:
     def __init__(
         self,
         js: JetStreamContext,
-        sessions: SessionStore,
+        sessions: SessionWatcher,
         leases: LeaseStore,
         checkpoints: CheckpointStore,
         peers: Peers,
@@ -72,7 +71,8 @@ class SceneManager:
     ) -> None:
         self.js = js
         self.sessions = sessions
-        self.leases = leases
+        refresh_s = max(0.2, ttl_s / 3)
+        self.leases = SessionLeases(leases, ttl_s, refresh_s, settings.scene_claim_interval_s, self._lost)
         self.checkpoints = checkpoints
         self.peers = peers
         self.settings = settings
@@ -82,7 +82,6 @@ class SceneManager:
         self.held: dict[str, Held] = {}
         self.cooldown: dict[str, float] = {}
         self.releasing: set[str] = set()
-        self._kick = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
 
     def owned_sids(self) -> list[str]:
@@ -96,16 +95,12 @@ class SceneManager:
     async def run(self, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
-            loops = [
-                tg.create_task(self._watch_loop(), name="scene-sessions-watch"),
-                tg.create_task(self._claim_loop(), name="scene-claim"),
-                tg.create_task(self._refresh_loop(), name="scene-refresh"),
-            ]
+            leases = tg.create_task(self.leases.run(self._balance), name="scene-leases")
             try:
-                await stop.wait()
+                async with self.sessions.subscribed(self.on_record):
+                    await stop.wait()
             finally:
-                for task in loops:
-                    task.cancel()
+                leases.cancel()
                 await self.shutdown()
 
     async def shutdown(self) -> None:
@@ -114,16 +109,7 @@ class SceneManager:
             log.info("releasing scene sessions", extra={"sessions": len(sids)})
         await asyncio.gather(*(self._stop(sid, "shutdown") for sid in sids))
 
-    # ---- watch ----
-
-    async def _watch_loop(self) -> None:
-        while True:
-            try:
-                async for sid, record in self.sessions.watch():
-                    self.on_record(sid, record)
-            except Exception as exc:  # NATS away or the watcher broke: start a fresh one
-                log.warning("session watch failed; retrying", extra={"error": repr(exc)})
-            await asyncio.sleep(WATCH_RETRY_S)
+    # ---- session changes ----
 
     def on_record(self, sid: str, record: SessionRecord | None) -> None:
         if record is None or record.status == "closed" or not _valid_sid(sid):
@@ -140,20 +126,9 @@ class SceneManager:
         if held is not None:
             held.owner.update_config(record.config)
         elif is_new:
-            self._kick.set()
+            self.leases.kick()
 
     # ---- claim ----
-
-    async def _claim_loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.scene_claim_interval_s):
-                    await self._kick.wait()
-            self._kick.clear()
-            try:
-                await self._balance()
-            except Exception:  # never let one odd session stop claims for all
-                log.exception("scene claim round failed")
 
     async def _balance(self) -> None:
         quota = self.quota()
@@ -173,15 +148,14 @@ class SceneManager:
             await self._try_claim(sid)
 
     async def _try_claim(self, sid: str) -> None:
-        revision = await self.leases.claim(sid)
-        if revision is None:
+        if await self.leases.claim(sid) is None:
             return
         record = self.records.get(sid)
         if record is None or sid in self.held:  # gone while we claimed
-            await self.leases.release(sid, revision)
+            await self.leases.release(sid)
             return
         owner = SessionOwner(sid, record.config, self.js, self.checkpoints, self.settings, self.stats)
-        held = Held(owner, revision, time.monotonic())
+        held = Held(owner)
         self.held[sid] = held
         self.stats.owned(len(self.held))
         held.task = self._spawn(self._own(sid, held), f"scene-{sid}")
@@ -198,8 +172,7 @@ class SceneManager:
                 del self.held[sid]
                 self.stats.owned(len(self.held))
             self.releasing.discard(sid)
-            if held.owner.why != "lost":
-                await self.leases.release(sid, held.revision)
+            await self.leases.release(sid)  # nothing to release when the lease was lost
             if held.owner.why in (None, "release"):  # crashed or shed: let another instance take it first
                 self.cooldown[sid] = time.monotonic() + 3 * self.settings.scene_claim_interval_s
             self._trim_cooldown()
@@ -209,28 +182,13 @@ class SceneManager:
         for sid in [s for s, until in self.cooldown.items() if until <= now]:
             del self.cooldown[sid]
 
-    # ---- refresh ----
+    # ---- lost leases ----
 
-    async def _refresh_loop(self) -> None:
-        interval = max(0.2, self.ttl_s / 3)
-        while True:
-            await asyncio.sleep(interval)
-            await asyncio.gather(*(self._refresh(sid, held) for sid, held in list(self.held.items())))
-
-    async def _refresh(self, sid: str, held: Held) -> None:
-        try:
-            held.revision = await self.leases.refresh(sid, held.revision)
-        except LeaseLost:
-            self._lost(sid, held, "taken by another instance")
-        except Exception as exc:  # NATS away or slow: retried next round until the TTL is nearly up
-            if time.monotonic() - held.refreshed_at > self.ttl_s * 0.8:
-                self._lost(sid, held, f"not refreshed within the TTL ({exc!r})")
-        else:
-            held.refreshed_at = time.monotonic()
-
-    def _lost(self, sid: str, held: Held, why: str) -> None:
-        log.warning("scene lease lost; stopping session", extra={"sid": sid, "why": why})
-        held.owner.stop("lost")
+    def _lost(self, sid: str, why: str) -> None:
+        held = self.held.get(sid)
+        if held is not None:
+            log.warning("scene lease lost; stopping session", extra={"sid": sid, "why": why})
+            held.owner.stop("lost")
 
     # ---- stopping ----
 

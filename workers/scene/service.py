@@ -2,7 +2,8 @@
 
 Start-up: connect, provision the shared streams and buckets, open the scene's own buckets
 (sw-scene-leases with the lease TTL, sw-scene for checkpoints, both bounded), start listening for
-other scene instances' heartbeats, then run the session manager and the heartbeat until `stop`.
+other scene instances' heartbeats, then run the one watch of sw-sessions, the session manager and
+the heartbeat until `stop`.
 Shutdown: every owned session writes a final checkpoint and releases its lease (survivors take
 over at once), a last heartbeat, then NATS is drained.
 """
@@ -19,6 +20,7 @@ from shared.jetstream import ensure_bucket, provision
 from shared.leases import LeaseStore, bucket_ttl
 from shared.metrics import serve_metrics
 from shared.natsconn import connect, drain_quietly
+from shared.session_watcher import SessionWatcher
 from shared.sessions import SessionStore
 from workers.scene import checkpoint
 from workers.scene.checkpoint import CheckpointStore
@@ -46,7 +48,7 @@ async def run(settings: SceneSettings, stop: asyncio.Event) -> None:
     try:
         js = nc.jetstream()
         await provision(js, settings)
-        sessions = SessionStore(await js.key_value(subjects.SESSIONS_BUCKET))
+        sessions = SessionWatcher(SessionStore(await js.key_value(subjects.SESSIONS_BUCKET)))
         leases_kv = await ensure_bucket(js, leases_bucket(settings))
         ttl_s = await bucket_ttl(leases_kv, settings.scene_lease_ttl_s)
         checkpoints_kv = await checkpoint.open_bucket(
@@ -69,6 +71,7 @@ async def run(settings: SceneSettings, stop: asyncio.Event) -> None:
         log.info("scene worker ready", extra={"lease_ttl_s": ttl_s})
         async with asyncio.TaskGroup() as tg:
             tg.create_task(heartbeat_loop(nc, stats, settings.heartbeat_interval_s, stop), name="heartbeat")
+            tg.create_task(sessions.run(stop), name="sessions-watch")
             await manager.run(stop)
         await publish_heartbeat(nc, stats)
         await peers.stop()
