@@ -3,7 +3,14 @@
 A custom collector (instead of module-level Gauge/Counter objects) keeps the
 metrics per app: tests build many apps in one process, and nothing is
 registered at import time. `/metrics` serves this collector's registry plus
-the process default registry (process stats, the gateway's own drop counter).
+the process default registry (process stats).
+
+Drops have one family here, `sightwire_pipeline_frames_dropped_total{service,
+reason}`, one series per reason: the heartbeats' typed counts plus this
+gateway's own (`service="gateway"`: rate_limited, bad_message), read from the
+same snapshot as `/stream/stats`. The gateway no longer also bumps the
+process-wide `sightwire_frames_dropped_total` for rate-limited uploads: that
+second copy outlived each runtime and disagreed with the first (issue 14).
 """
 
 from __future__ import annotations
@@ -36,9 +43,10 @@ class GatewayCollector(Collector):
         latency = GaugeMetricFamily(
             "sightwire_capture_to_send_ms", "Capture-to-send latency percentiles (recent window)", labels=["quantile"]
         )
-        for name, value in snap["latency_ms"].items():
-            if name in stats.LATENCY_KEYS and isinstance(value, int | float):
-                latency.add_metric([name], float(value))
+        for name in stats.LATENCY_KEYS:
+            value = snap["latency_ms"][name]
+            if value is not None:
+                latency.add_metric([name], value)
         yield latency
         up = GaugeMetricFamily(
             "sightwire_pipeline_processes", "Live processes by service (heartbeats)", labels=["service"]
@@ -67,7 +75,7 @@ def _counters(snap: dict[str, Any]) -> Iterator[Metric]:
     )
     for service, reasons in snap["frames"]["dropped"].items():
         for reason, n in reasons.items():
-            dropped.add_metric([service, reason], n)
+            dropped.add_metric([service, reason.value], n)
     yield dropped
     uploads = CounterMetricFamily("sightwire_gateway_uploads", "Uploads by outcome", labels=["outcome"])
     for outcome, n in snap["uploads"].items():
@@ -77,7 +85,7 @@ def _counters(snap: dict[str, Any]) -> Iterator[Metric]:
         "sightwire_gateway_results", "Results to clients: delivered or skipped (FPS limit)", labels=["outcome"]
     )
     for outcome in ("delivered", "skipped"):
-        delivered.add_metric([outcome], snap["results"].get(outcome, 0))
+        delivered.add_metric([outcome], snap["results"][outcome])
     yield delivered
 
 

@@ -27,7 +27,6 @@ from shared import subjects
 from shared.envelopes import Frame, now_ns
 from shared.errors import ErrorCode
 from shared.images import ImageInfo, InvalidImage, inspect
-from shared.metrics import dropped_counter
 from shared.sequence import SeqCounter
 from shared.sessions import SessionConfig, SessionRecord
 
@@ -196,8 +195,7 @@ async def _validated_publish(
         raise ApiError(409, ErrorCode.VALIDATION_ERROR, message, frame_id)
     check_size(runtime, len(data), frame_id)
     state = runtime.upload_state(record.sid)
-    if not state.bucket.take():
-        dropped_counter().labels("gateway", "rate_limited").inc()
+    if not state.bucket.take():  # counted once, as the RATE_LIMITED outcome (gateway.stats reads it)
         raise ApiError(429, ErrorCode.RATE_LIMITED, "upload rate limit exceeded", frame_id)
     info = _checked_info(runtime, data, frame_id)
     body = await _as_jpeg(runtime.png_slots, data, info, frame_id, runtime.settings.max_image_pixels)

@@ -49,7 +49,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
         log.info("ingest ready", extra={"instance": settings.instance_id, "lease_ttl_s": ttl_s})
         async with asyncio.TaskGroup() as tg:
             tg.create_task(manager.run(stop), name="sessions")
-            tg.create_task(webrtc.serve(nc, js, settings, stop), name="webrtc")
+            tg.create_task(webrtc.serve(nc, js, settings, stats, stop), name="webrtc")
             tg.create_task(video.serve(nc, hub, settings, stats, stop), name="video")
             tg.create_task(heartbeat_loop(nc, settings, stats, manager.owned_sids, stop), name="heartbeat")
     finally:

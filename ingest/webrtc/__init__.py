@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from ingest.stats import IngestStats
 from ingest.webrtc.ice import rtc_configuration, use_host_addresses
 from ingest.webrtc.peer import Peer, PeerOptions
 from ingest.webrtc.registry import PeerRegistry
@@ -63,15 +64,17 @@ def peer_options(settings: WebRtcSettings) -> PeerOptions:
     )
 
 
-async def serve(nc: NATS, js: JetStreamContext, settings: WebRtcSettings, stop: asyncio.Event) -> None:
-    """Answer WebRTC offers until `stop` is set; then close every peer."""
+async def serve(
+    nc: NATS, js: JetStreamContext, settings: WebRtcSettings, stats: IngestStats, stop: asyncio.Event
+) -> None:
+    """Answer WebRTC offers until `stop` is set; then close every peer. Peers count into `stats`."""
     use_host_addresses(settings.webrtc_host_addresses)
     rtc = rtc_configuration(settings.webrtc_ice_servers)
     options = peer_options(settings)
     store = SessionStore(await js.key_value(subjects.SESSIONS_BUCKET))
 
     def make_peer(record: SessionRecord) -> Peer:
-        return Peer(record.sid, record.config, js, rtc, options)
+        return Peer(record.sid, record.config, js, rtc, options, stats)
 
     try:
         async with asyncio.timeout(None) as shutdown, asyncio.TaskGroup() as tg:

@@ -32,15 +32,16 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from aiortc.mediastreams import MediaStreamError
 from nats.js import JetStreamContext
 
+from ingest.stats import IngestStats
 from ingest.webrtc.clock import CaptureClock
 from ingest.webrtc.encode import EncodeError, encode_jpeg
 from ingest.webrtc.gates import RateGate
 from shared import subjects
 from shared.envelopes import Frame, now_ns
 from shared.errors import ErrorCode, SightwireError
-from shared.metrics import dropped_counter
 from shared.sequence import SeqCounter
 from shared.sessions import SessionConfig
+from shared.telemetry import DropReason
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,16 @@ class Peer:
     """Owns one RTCPeerConnection for session `sid` until `run()` returns."""
 
     def __init__(
-        self, sid: str, config: SessionConfig, js: JetStreamContext, rtc: RTCConfiguration, options: PeerOptions
+        self,
+        sid: str,
+        config: SessionConfig,
+        js: JetStreamContext,
+        rtc: RTCConfiguration,
+        options: PeerOptions,
+        stats: IngestStats,
     ) -> None:
         self.sid = sid
+        self.stats = stats  # the ingest process's: published frames and drops reach its heartbeat
         self.config = config
         self.js = js
         self.options = options
@@ -191,7 +199,7 @@ class Peer:
             return
         depth = config.enable_depth and self._depth_gate.admit(captured, min(config.depth_fps, config.fps_limit))
         if not self._mailbox.put(Picked(frame, captured, depth)):
-            self._drop("busy")
+            self._drop(DropReason.BUSY)
 
     async def _publish(self) -> None:
         while True:
@@ -201,7 +209,7 @@ class Peer:
                     encode_jpeg, picked.frame, self.options.jpeg_quality, self.options.max_side
                 )
             except EncodeError as exc:
-                self._drop("encode_error")
+                self._drop(DropReason.ENCODE_ERROR)
                 log.warning("webrtc frame not encoded", extra={"sid": self.sid, "error": str(exc)})
                 continue
             seq = self._seq.next()
@@ -226,10 +234,11 @@ class Peer:
                 subjects.frames(frame.sid), frame.to_bytes(), timeout=self.options.publish_timeout_s, headers=headers
             )
         except Exception as exc:  # timeouts, no stream, reconnecting: this frame is lost, the next may pass
-            self._drop("publish_error")
+            self._drop(DropReason.PUBLISH_ERROR)
             log.warning("webrtc frame not published", extra={"sid": self.sid, "error": repr(exc)})
             return
         self.counters["published"] += 1
+        self.stats.published()
 
     async def _watch(self) -> None:
         """Return when the connection is over (or never came up)."""
@@ -255,6 +264,6 @@ class Peer:
                 log.info("webrtc connection gave up", extra={"sid": self.sid, "state": self.pc.connectionState})
                 return
 
-    def _drop(self, reason: str) -> None:
-        self.counters[f"dropped_{reason}"] += 1
-        dropped_counter().labels(service="ingest", reason=reason).inc()
+    def _drop(self, reason: DropReason) -> None:
+        self.counters[f"dropped_{reason}"] += 1  # this peer's, for its closing log line
+        self.stats.dropped(reason)
