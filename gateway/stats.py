@@ -14,13 +14,14 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, Field
+
 from shared.errors import ErrorCode
 from shared.telemetry import DropReason
 
 if TYPE_CHECKING:
     from gateway.ports import HubTotals, StatsSource
 
-LATENCY_KEYS = ("p50", "p95", "p99")
 GATEWAY = "gateway"  # the service name of this process's own drops
 RATE_LIMITED_UPLOADS = f"uploads.{ErrorCode.RATE_LIMITED.value}"
 
@@ -39,21 +40,65 @@ def _dropped(runtime: StatsSource, hub: HubTotals) -> dict[str, dict[DropReason,
     return {**dropped, GATEWAY: own} if own else dropped
 
 
-def snapshot(runtime: StatsSource) -> dict[str, Any]:
+class Sessions(BaseModel):
+    active: int = Field(description="Sessions known to this replica.")
+    streaming_here: int = Field(description="Sessions with a result hub on this replica.")
+
+
+class Clients(BaseModel):
+    total: int
+    by_transport: dict[str, int] = Field(description="Connected result clients by transport (sse, ws, ...).")
+
+
+class Results(BaseModel):
+    delivered: int
+    skipped: int = Field(description="Not sent: over the client's delivery rate (latest wins).")
+
+
+class Frames(BaseModel):
+    processed: dict[str, int] = Field(description="Frames processed by service (ingest: published), from heartbeats.")
+    dropped: dict[str, dict[DropReason, int]] = Field(
+        description="Frames dropped by service and reason: the heartbeats' counts plus this gateway's own."
+    )
+
+
+class Latency(BaseModel):
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    count: int = Field(0, description="Results in the recent window the percentiles are taken over.")
+
+
+class GlobalStats(BaseModel):
+    """`/stream/stats`; `/metrics` exports the same numbers."""
+
+    instance: str
+    uptime_s: float
+    nats_connected: bool
+    sessions: Sessions
+    clients: Clients
+    results: Results
+    frames: Frames
+    uploads: dict[str, int] = Field(description="Uploads by outcome: `accepted` or an error code.")
+    latency_ms: Latency = Field(description="Capture-to-send latency percentiles, recent window.")
+    workers: dict[str, int] = Field(description="Live processes by service (heartbeats).")
+    hub: dict[str, Any] = Field(description="The hubs' own figures, as they report them.")
+
+
+def snapshot(runtime: StatsSource) -> GlobalStats:
     hub = runtime.hubs.global_stats()
     beats = runtime.heartbeats
-    window = runtime.settings.ready_heartbeat_max_age_s
     by_transport = hub["clients_by_transport"]
-    return {
-        "instance": runtime.settings.instance_id,
-        "uptime_s": round(time.time() - runtime.started_at, 3),
-        "nats_connected": runtime.nats_connected,
-        "sessions": {"active": runtime.open_sessions, "streaming_here": hub["sessions"]},
-        "clients": {"total": sum(by_transport.values()), "by_transport": by_transport},
-        "results": {"delivered": hub["delivered"], "skipped": hub["skipped"]},
-        "frames": {"processed": beats.processed(), "dropped": _dropped(runtime, hub)},
-        "uploads": {k.removeprefix("uploads."): v for k, v in runtime.counters.items() if k.startswith("uploads.")},
-        "latency_ms": hub["latency_ms"],
-        "workers": beats.processes(window),
-        "hub": hub,
-    }
+    return GlobalStats(
+        instance=runtime.settings.instance_id,
+        uptime_s=round(time.time() - runtime.started_at, 3),
+        nats_connected=runtime.nats_connected,
+        sessions=Sessions(active=runtime.open_sessions, streaming_here=hub["sessions"]),
+        clients=Clients(total=sum(by_transport.values()), by_transport=by_transport),
+        results=Results(delivered=hub["delivered"], skipped=hub["skipped"]),
+        frames=Frames(processed=beats.processed(), dropped=_dropped(runtime, hub)),
+        uploads={k.removeprefix("uploads."): v for k, v in runtime.counters.items() if k.startswith("uploads.")},
+        latency_ms=Latency.model_validate(hub["latency_ms"]),
+        workers=beats.processes(runtime.settings.ready_heartbeat_max_age_s),
+        hub=dict(hub),
+    )
