@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
@@ -79,3 +80,16 @@ def test_drop_counts_from_the_wire_become_reasons() -> None:
     counts = drop_counts({"stale": 2, "evicted": 0})
     assert counts == {DropReason.STALE: 2, DropReason.EVICTED: 0}
     assert all(type(reason) is DropReason for reason in counts)
+
+
+def test_only_the_tally_bumps_the_prometheus_drop_counter() -> None:
+    """A second path to `sightwire_frames_dropped_total` is how two counters of one reason came to disagree."""
+    root = Path(__file__).resolve().parents[2]
+    allowed = {root / "shared" / "telemetry.py", root / "shared" / "metrics.py"}
+    callers = [
+        path.relative_to(root).as_posix()
+        for package in ("gateway", "ingest", "workers", "shared")
+        for path in (root / package).rglob("*.py")
+        if path not in allowed and "dropped_counter(" in path.read_text()
+    ]
+    assert callers == []
