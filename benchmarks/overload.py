@@ -56,7 +56,7 @@ class Observer:
         self.latency_ms: list[float] = []
         self.results = 0
         self.errors = 0
-        self.counters: dict[str, int] = {}
+        self.dropped: dict[str, int] = {}  # the worker's drops by reason, from its latest heartbeat
         self.event = asyncio.Event()
 
     async def on_result(self, msg: Msg) -> None:
@@ -69,7 +69,7 @@ class Observer:
         self.event.set()
 
     async def on_beat(self, msg: Msg) -> None:
-        self.counters = dict(Heartbeat.from_bytes(msg.data).counters)
+        self.dropped = {reason.value: n for reason, n in Heartbeat.from_bytes(msg.data).dropped.items()}
 
 
 def frame(sid: str, seq: int, jpeg: bytes) -> Frame:
@@ -123,7 +123,7 @@ async def run_one(per_subject: int, factor: float, seconds: float, jpeg: bytes, 
                 await capacity(js, obs, jpeg, n=24)  # warm-up: compilation and first inferences
                 cap = await capacity(js, obs, jpeg, n=120)
                 obs.latency_ms.clear()
-                base = dict(obs.counters)
+                base = dict(obs.dropped)
                 rss: list[tuple[float, float, float]] = []
 
                 async def sample() -> None:
@@ -139,7 +139,7 @@ async def run_one(per_subject: int, factor: float, seconds: float, jpeg: bytes, 
                 sampler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sampler
-                drops = Counter({k.removeprefix("dropped_"): v - base.get(k, 0) for k, v in obs.counters.items()})
+                drops = Counter({k: v - base.get(k, 0) for k, v in obs.dropped.items()})
                 lat = np.array(obs.latency_ms or [0.0])
                 return {
                     "frames_max_msgs_per_subject": per_subject,
@@ -149,7 +149,7 @@ async def run_one(per_subject: int, factor: float, seconds: float, jpeg: bytes, 
                     "latency_ms": {
                         p: round(float(np.percentile(lat, q)), 1) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))
                     },
-                    "drops": {k: v for k, v in drops.items() if k not in ("processed", "errors", "in_flight") and v},
+                    "drops": {k: v for k, v in drops.items() if v},
                     "frames_in": sent,
                     "error_results": obs.errors,
                     "rss_mb": [{"t_s": round(t), "worker": round(w), "nats": round(n)} for t, w, n in rss],

@@ -4,31 +4,26 @@ Ingest and worker processes publish a `Heartbeat` on core NATS every few
 seconds. Keeping the latest one per process answers two questions without any
 extra round trip: is a detector alive (readiness), and how many frames were
 processed and dropped, by reason, across the pipeline (`/stream/stats`,
-`/metrics`); and which models run, with their class names (`/stream/models`).
-A malformed heartbeat is counted and ignored.
+`/metrics`: each heartbeat's typed `processed` and `dropped`, nothing else);
+and which models run, with their class names (`/stream/models`). A malformed
+heartbeat is counted and ignored.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
 from shared import subjects
 from shared.envelopes import Heartbeat
-from shared.errors import EnvelopeError
-
-log = logging.getLogger(__name__)
+from shared.heartbeat import HeartbeatListener
+from shared.telemetry import DropReason
 
 FORGET_AFTER_S = 3600.0
-_PROCESSED_KEYS = ("processed", "frames_processed", "published", "frames_published")
-_DROP_PREFIXES = ("dropped.", "dropped_", "dropped:", "drop.", "drop_")
 
 
 @dataclass(slots=True)
@@ -50,39 +45,23 @@ def is_detector(hb: Heartbeat) -> bool:
     return hb.service == "detector" or hb.service.endswith(".detector") or hb.info.get("kind") == "detector"
 
 
-def drop_reason(counter: str) -> str | None:
-    """`dropped.stale` / `dropped_stale` -> `stale`; None for other counters."""
-    for prefix in _DROP_PREFIXES:
-        if counter.startswith(prefix) and len(counter) > len(prefix):
-            return counter[len(prefix) :]
-    return None
-
-
 class HeartbeatMonitor:
     """Latest heartbeat of each (service, instance), from `sw.heartbeat.>`."""
 
     def __init__(self, nc: NATS, clock: Callable[[], float] = time.monotonic) -> None:
-        self._nc = nc
         self._clock = clock
         self._seen: dict[tuple[str, str], Seen] = {}
-        self._sub: Subscription | None = None
-        self.malformed = 0
+        self._listener = HeartbeatListener(nc, subjects.HEARTBEAT_ALL, self.record)
+
+    @property
+    def malformed(self) -> int:
+        return self._listener.malformed
 
     async def start(self) -> None:
-        self._sub = await self._nc.subscribe(subjects.HEARTBEAT_ALL, cb=self._on_msg)
+        await self._listener.start()
 
     async def stop(self) -> None:
-        if self._sub is not None and not self._nc.is_closed:
-            await self._sub.unsubscribe()
-        self._sub = None
-
-    async def _on_msg(self, msg: Msg) -> None:
-        try:
-            hb = Heartbeat.from_bytes(msg.data)
-        except EnvelopeError:
-            self.malformed += 1
-            return
-        self.record(hb)
+        await self._listener.stop()
 
     def record(self, hb: Heartbeat) -> None:
         now = self._clock()
@@ -120,20 +99,16 @@ class HeartbeatMonitor:
         return sorted(found.values(), key=lambda m: (m.kind, m.model))
 
     def processed(self) -> dict[str, int]:
-        """Frames processed per service (sum of each process's latest counter)."""
+        """Frames processed per service (sum of each process's latest count)."""
         totals: dict[str, int] = defaultdict(int)
         for seen in self._seen.values():
-            hb = seen.heartbeat
-            totals[hb.service] += sum(v for k, v in hb.counters.items() if k in _PROCESSED_KEYS)
+            totals[seen.heartbeat.service] += seen.heartbeat.processed
         return dict(totals)
 
-    def dropped(self) -> dict[str, dict[str, int]]:
-        """Frames dropped per service and reason."""
-        totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    def dropped(self) -> dict[str, dict[DropReason, int]]:
+        """Frames dropped per service and reason (sum of each process's latest counts)."""
+        totals: dict[str, dict[DropReason, int]] = defaultdict(lambda: defaultdict(int))
         for seen in self._seen.values():
-            hb = seen.heartbeat
-            for key, value in hb.counters.items():
-                reason = drop_reason(key)
-                if reason is not None:
-                    totals[hb.service][reason] += value
-        return {service: dict(reasons) for service, reasons in totals.items()}
+            for reason, n in seen.heartbeat.dropped.items():
+                totals[seen.heartbeat.service][reason] += n
+        return {service: dict(reasons) for service, reasons in totals.items() if reasons}

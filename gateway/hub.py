@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway import replay
 from gateway.fanout import ClientSubscription, DeliveryCounters, LatencyWindow, OutMessage
-from gateway.ports import LiveFeed, SceneFeed, SessionSource
+from gateway.ports import HubTotals, LiveFeed, SceneFeed, SessionSource
 from shared.envelopes import now_ns
 from shared.errors import ErrorCode
 from shared.sessions import SessionConfig, SessionRecord
@@ -302,7 +302,7 @@ class HubRegistry:
             return {"clients": 0, "clients_by_transport": {}, "results": 0, "events": 0, "delivered": 0, "skipped": 0}
         return hub.stats()
 
-    def global_stats(self) -> dict[str, Any]:
+    def global_stats(self) -> HubTotals:
         by_transport: Counter[str] = Counter()
         dropped = Counter(self.dropped)
         for hub in self._hubs.values():

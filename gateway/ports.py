@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 from shared.errors import ErrorCode
 from shared.session_watcher import Listener
@@ -76,8 +76,20 @@ class Directory(Protocol):
     async def end(self, sid: str, code: ErrorCode, message: str, only_if_idle_since: float | None = None) -> bool: ...
 
 
+class HubTotals(TypedDict):
+    """The hubs of this process together (`HubStats.global_stats()`), read by `/stream/stats` and `/metrics`."""
+
+    sessions: int
+    clients: int
+    clients_by_transport: dict[str, int]
+    delivered: int
+    skipped: int
+    dropped: dict[str, int]  # by `DropReason` value (bad_message)
+    latency_ms: dict[str, float | None]  # p50, p95, p99 (None before any result) and count
+
+
 class HubStats(Protocol):
-    def global_stats(self) -> dict[str, Any]: ...
+    def global_stats(self) -> HubTotals: ...
 
 
 class StatsSource(Protocol):

@@ -7,17 +7,12 @@ code. Helpers add their fields in their own commented block below.
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from pydantic import Field, SecretStr
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode
-
-from shared.settings import CommonSettings
-from shared.webrtc import IceServer
+from shared.settings import CommaList, CommonSettings, IceServerSettings, SourcePolicySettings
 
 
-class GatewaySettings(CommonSettings):
+class GatewaySettings(CommonSettings, IceServerSettings, SourcePolicySettings):
     """Settings of `sightwire gateway` (env prefix `SIGHTWIRE_`)."""
 
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
@@ -26,16 +21,15 @@ class GatewaySettings(CommonSettings):
         None, description="e.g. https://cv.example.com: session endpoints become absolute URLs on it."
     )
     api_key: SecretStr | None = Field(None, description="If set, creating a session needs X-API-Key or Bearer.")
-    cors_origins: Annotated[list[str], NoDecode] = Field(
+    cors_origins: CommaList = Field(
         default_factory=list, description="Allowed browser origins, comma-separated or a JSON list; '*' for any."
     )
 
-    # sessions
-    source_types: Annotated[list[str], NoDecode] = Field(
+    # sessions (allow_link_local_sources: SourcePolicySettings)
+    source_types: CommaList = Field(
         default_factory=lambda: ["upload", "webrtc", "rtsp", "http", "file", "usb"],
         description="Source types clients may request (comma-separated).",
     )
-    allow_link_local_sources: bool = Field(False, description="Allow camera URLs on link-local/metadata hosts.")
     session_ttl_s: float = Field(300.0, ge=1, le=7 * 86_400, description="Idle sessions expire after this.")
     janitor_interval_s: float = Field(1.0, gt=0, le=600, description="How often expired sessions are looked for.")
     touch_interval_s: float = Field(2.0, ge=0, le=600, description="At most one activity write per session per this.")
@@ -74,12 +68,7 @@ class GatewaySettings(CommonSettings):
     sse_retry_ms: int = Field(2000, ge=100, le=600_000, description="Reconnect delay suggested to EventSource.")
 
     # webrtc/ui
-    webrtc_ice_servers: list[IceServer] = Field(
-        default_factory=list,
-        description="STUN/TURN for browsers and ingest (same variable), JSON list of RTCIceServer: "
-        '[{"urls": ["stun:stun.example.org:3478"]}, {"urls": ["turn:turn.example.org"], "username": "u", '
-        '"credential": "p"}]. Empty: host candidates only (same network).',
-    )
+    # webrtc_ice_servers: IceServerSettings
     webrtc_turn_secret: SecretStr | None = Field(
         None, description="TURN REST shared secret (coturn use-auth-secret): mint per-session TURN credentials."
     )
@@ -103,14 +92,3 @@ class GatewaySettings(CommonSettings):
     limiter_max_clients: int = Field(
         10_000, ge=1, le=10_000_000, description="Client addresses/API keys tracked by the session limiter (LRU)."
     )
-
-    @field_validator("cors_origins", "source_types", mode="before")
-    @classmethod
-    def _split_list(cls, value: Any) -> Any:
-        """Accept `a,b` as well as a JSON list, because env vars are usually written that way."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [v.strip() for v in text.split(",") if v.strip()]
-        return value

@@ -31,7 +31,6 @@ from shared.errors import (
 )
 from shared.images import ImageInfo, inspect
 from shared.images import InvalidImage as UnreadableImage
-from shared.metrics import dropped_counter
 from shared.producer import FrameProducer, Picture
 from shared.rates import RateLimiter
 from shared.sessions import SessionConfig, SessionRecord
@@ -180,8 +179,7 @@ async def _validated_publish(
 
 
 def _take_upload_slot(limit: RateLimiter, frame_id: str | None) -> None:
-    if not limit.take():
-        dropped_counter().labels("gateway", "rate_limited").inc()
+    if not limit.take():  # counted once, as the RATE_LIMITED outcome (gateway.stats reads it)
         raise _with_frame_id(RateLimited("upload rate limit exceeded", retry_after_s=limit.wait_s()), frame_id)
 
 

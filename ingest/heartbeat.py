@@ -9,18 +9,14 @@ camera lives.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Callable
 
 from nats.aio.client import Client as NATS
 
 from ingest.settings import IngestSettings
 from ingest.stats import SERVICE, IngestStats
-from shared import subjects
 from shared.envelopes import Heartbeat, now_ns
-
-log = logging.getLogger(__name__)
+from shared.heartbeat import beat_every
 
 MAX_OWNED_CHARS = 4000
 
@@ -30,7 +26,13 @@ def beat(instance: str, stats: IngestStats, owned: list[str]) -> Heartbeat:
     if len(listed) > MAX_OWNED_CHARS:
         listed = listed[:MAX_OWNED_CHARS].rsplit(",", 1)[0] + ",..."
     return Heartbeat(
-        service=SERVICE, instance=instance, at_ns=now_ns(), counters=stats.snapshot(), info={"owned": listed}
+        service=SERVICE,
+        instance=instance,
+        at_ns=now_ns(),
+        counters=stats.snapshot(),
+        info={"owned": listed},
+        processed=stats.processed,
+        dropped=stats.dropped_counts,
     )
 
 
@@ -38,12 +40,4 @@ async def heartbeat_loop(
     nc: NATS, settings: IngestSettings, stats: IngestStats, owned: Callable[[], list[str]], stop: asyncio.Event
 ) -> None:
     """Publish a heartbeat now and every `heartbeat_interval_s` until `stop`."""
-    subject = subjects.heartbeat(SERVICE, settings.instance_id)
-    while not stop.is_set():
-        try:
-            await nc.publish(subject, beat(settings.instance_id, stats, owned()).to_bytes())
-        except Exception as exc:  # reconnecting: the next beat will do
-            log.debug("heartbeat publish failed", extra={"error": repr(exc)})
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(settings.heartbeat_interval_s):
-                await stop.wait()
+    await beat_every(nc, lambda: beat(settings.instance_id, stats, owned()), settings.heartbeat_interval_s, stop)

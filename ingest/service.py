@@ -54,7 +54,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(watcher.run(stop), name="sessions-watch")
             tg.create_task(manager.run(stop), name="sessions")
-            tg.create_task(webrtc.serve(nc, js, settings, stop, watcher), name="webrtc")
+            tg.create_task(webrtc.serve(nc, js, settings, stats, stop, watcher), name="webrtc")
             tg.create_task(video.serve(nc, hub, settings, stats, stop), name="video")
             tg.create_task(heartbeat_loop(nc, settings, stats, manager.owned_sids, stop), name="heartbeat")
     finally:

@@ -11,7 +11,6 @@ disk is reachable through the API.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,16 +18,23 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from shared.settings import CommonSettings, user_cache_dir
+from shared.settings import (
+    CommaList,
+    CommonSettings,
+    HeartbeatSettings,
+    IceServerSettings,
+    SourcePolicySettings,
+    split_list,
+    user_cache_dir,
+)
 from shared.urls import SourcePolicy
-from shared.webrtc import IceServer
 
 
 def default_media_roots() -> list[Path]:
     return [user_cache_dir() / "media"]
 
 
-class IngestSettings(CommonSettings):
+class IngestSettings(CommonSettings, HeartbeatSettings, IceServerSettings, SourcePolicySettings):
     """Settings of one ingest instance."""
 
     # frames
@@ -56,8 +62,8 @@ class IngestSettings(CommonSettings):
     read_timeout_s: float = Field(10.0, gt=0, le=300, description="A camera silent this long counts as lost.")
     stop_timeout_s: float = Field(3.0, gt=0, le=60, description="Wait this long for a capture thread to finish.")
 
-    # source policy (the gateway applies the same rules at session creation)
-    allow_link_local_sources: bool = Field(False, description="Allow camera URLs on link-local/metadata hosts.")
+    # source policy (the gateway applies the same rules at session creation; allow_link_local_sources:
+    # SourcePolicySettings)
     file_source_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=default_media_roots,
         description="Directories `file` sources may be read from (JSON list or os.pathsep-separated); [] = none.",
@@ -70,16 +76,8 @@ class IngestSettings(CommonSettings):
         -8, ge=-8, le=56, description="FFmpeg's own log level (-8 quiet). Its messages are not redacted: debug only."
     )
 
-    # liveness
-    heartbeat_interval_s: float = Field(
-        2.0, gt=0, le=60, description="Seconds between heartbeats on sw.heartbeat.ingest.<instance>."
-    )
-
-    # webrtc (ingest.webrtc)
-    webrtc_ice_servers: list[IceServer] = Field(
-        default_factory=list, description="STUN/TURN servers, JSON list of RTCIceServer (same variable as gateway)."
-    )
-    webrtc_host_addresses: Annotated[list[str], NoDecode] = Field(
+    # webrtc (ingest.webrtc; webrtc_ice_servers: IceServerSettings)
+    webrtc_host_addresses: CommaList = Field(
         default_factory=list, description="Offer ICE host candidates only on these IPs (e.g. 127.0.0.1); [] = all."
     )
     webrtc_max_peers: int = Field(16, ge=0, le=1000, description="Browser peer connections per ingest instance.")
@@ -111,20 +109,7 @@ class IngestSettings(CommonSettings):
     @classmethod
     def _split_roots(cls, value: Any) -> Any:
         """Accept a JSON list or `a:b` (os.pathsep), the way PATH-like variables are written."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [v for v in text.split(os.pathsep) if v.strip()]
-        return value
-
-    @field_validator("webrtc_host_addresses", mode="before")
-    @classmethod
-    def _split_addresses(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            return json.loads(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
-        return value
+        return split_list(value, os.pathsep)
 
     @model_validator(mode="after")
     def _check_timing(self) -> IngestSettings:

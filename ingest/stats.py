@@ -2,9 +2,10 @@
 
 Both views count the same events: Prometheus for dashboards and alerts, the
 heartbeat so that the gateway's `/stream/stats` can sum processed and dropped
-frames across the pipeline without scraping anyone. Heartbeat keys follow the
-convention the gateway reads: `frames_published` and `dropped.<reason>`.
-Capture threads increment too, hence the lock.
+frames across the pipeline without scraping anyone. Published frames and drops
+go to the heartbeat's typed `processed` and `dropped` (one `PipelineTally`,
+which also feeds the Prometheus drop counter); everything else is a named
+counter. Capture threads and WebRTC peers increment too, hence the lock.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections import Counter as Tally
 
 from prometheus_client import Counter, Gauge
 
-from shared.metrics import dropped_counter
+from shared.telemetry import DropCounts, DropReason, PipelineTally
 
 SERVICE = "ingest"
 
@@ -55,15 +56,24 @@ class IngestStats:
         self._counts: Tally[str] = Tally()
         self._owned = 0
         self._gauges: dict[str, int] = {}
+        self.frames = PipelineTally(SERVICE)
 
     def published(self) -> None:
-        self._add("frames_published")
+        self.frames.count_processed()
         _published().inc()
 
-    def dropped(self, reason: str, n: int = 1) -> None:
-        """A frame deliberately not published (fps, ingest_overrun, publish_error)."""
-        self._add(f"dropped.{reason}", n)
-        dropped_counter().labels(SERVICE, reason).inc(n)
+    def dropped(self, reason: DropReason | str, n: int = 1) -> None:
+        """A frame deliberately not published (fps, ingest_overrun, busy, publish_error, ...)."""
+        self.frames.drop(reason, n)
+
+    @property
+    def processed(self) -> int:
+        """Frames published to FRAMES (the heartbeat's `processed`)."""
+        return self.frames.processed
+
+    @property
+    def dropped_counts(self) -> DropCounts:
+        return self.frames.dropped
 
     def event(self, name: str) -> None:
         """A source or lease event: source_failure, source_lost, session_failed, lease_lost, ..."""

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Self
 import msgpack
 
 from shared.errors import EnvelopeError, ErrorCode
+from shared.telemetry import DropCounts, drop_counts
 
 VERSION = 1
 MAX_ENVELOPE_BYTES = 64 * 1024 * 1024
@@ -218,8 +219,10 @@ class Heartbeat(Envelope):
     """Published every few seconds by each ingest and worker process on `sw.heartbeat.<service>.<instance>`.
 
     The gateway uses it for readiness (is any detector alive?), for the
-    global stats (processed and dropped frames by reason) and, from `labels`,
-    to tell clients which class names the running detector can report.
+    global stats (`processed`, and `dropped` by `DropReason`: the only place
+    those two are reported) and, from `labels`, to tell clients which class
+    names the running detector can report. `counters` carries the rest
+    (errors, in_flight, video_*, ...), which the gateway does not add up.
     """
 
     KIND: ClassVar[str] = "heartbeat"
@@ -229,7 +232,13 @@ class Heartbeat(Envelope):
     counters: dict[str, int] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
     labels: list[str] = field(default_factory=list)  # a detector's class names, by class_id
+    processed: int = 0  # frames this process finished (ingest: published), cumulative
+    dropped: DropCounts = field(default_factory=dict)  # frames it dropped, by reason, cumulative
 
     def __post_init__(self) -> None:
         if not all(isinstance(label, str) for label in self.labels):
             raise EnvelopeError("heartbeat: labels must be strings")
+        try:
+            self.dropped = drop_counts(self.dropped)
+        except ValueError as exc:
+            raise EnvelopeError(f"heartbeat: {exc}") from exc

@@ -10,6 +10,7 @@ purges or resets a stream, a bucket or a consumer's position.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
@@ -23,46 +24,49 @@ log = logging.getLogger(__name__)
 WORKER_DURABLES = (subjects.DETECTOR_DURABLE, subjects.DEPTH_DURABLE)
 
 
-def frames_stream(s: NatsSettings) -> api.StreamConfig:
+def kept_stream(
+    name: str, subject: str, max_age_s: float, max_bytes: int, s: NatsSettings, **extra: Any
+) -> api.StreamConfig:
+    """A file stream that keeps the newest messages within its limits (discarding the oldest)."""
     return api.StreamConfig(
-        name=subjects.FRAMES_STREAM,
-        subjects=[subjects.FRAMES_ALL],
+        name=name,
+        subjects=[subject],
         retention=api.RetentionPolicy.LIMITS,
         discard=api.DiscardPolicy.OLD,
-        max_age=s.frames_max_age_s,
-        max_msgs_per_subject=s.frames_max_msgs_per_subject,
-        max_bytes=s.frames_max_bytes,
+        max_age=max_age_s,
+        max_bytes=max_bytes,
         storage=api.StorageType.FILE,
         num_replicas=s.stream_replicas,
+        **extra,
+    )
+
+
+def frames_stream(s: NatsSettings) -> api.StreamConfig:
+    return kept_stream(
+        subjects.FRAMES_STREAM,
+        subjects.FRAMES_ALL,
+        s.frames_max_age_s,
+        s.frames_max_bytes,
+        s,
+        max_msgs_per_subject=s.frames_max_msgs_per_subject,
         duplicate_window=min(120.0, s.frames_max_age_s),
     )
 
 
 def results_stream(s: NatsSettings) -> api.StreamConfig:
-    return api.StreamConfig(
-        name=subjects.RESULTS_STREAM,
-        subjects=[subjects.RESULTS_ALL],
-        retention=api.RetentionPolicy.LIMITS,
-        discard=api.DiscardPolicy.OLD,
-        max_age=s.results_max_age_s,
-        max_bytes=s.results_max_bytes,
-        storage=api.StorageType.FILE,
-        num_replicas=s.stream_replicas,
-        allow_direct=True,
+    return kept_stream(
+        subjects.RESULTS_STREAM, subjects.RESULTS_ALL, s.results_max_age_s, s.results_max_bytes, s, allow_direct=True
     )
 
 
 def scene_stream(s: NatsSettings) -> api.StreamConfig:
     """Finished client messages; retention = the SSE resume window, like RESULTS."""
-    return api.StreamConfig(
-        name=subjects.SCENE_STREAM,
-        subjects=[subjects.SCENE_ALL],
-        retention=api.RetentionPolicy.LIMITS,
-        discard=api.DiscardPolicy.OLD,
-        max_age=s.results_max_age_s,
-        max_bytes=s.scene_max_bytes,
-        storage=api.StorageType.FILE,
-        num_replicas=s.stream_replicas,
+    return kept_stream(
+        subjects.SCENE_STREAM,
+        subjects.SCENE_ALL,
+        s.results_max_age_s,
+        s.scene_max_bytes,
+        s,
         duplicate_window=min(120.0, s.results_max_age_s),
         allow_direct=True,
     )
@@ -70,32 +74,42 @@ def scene_stream(s: NatsSettings) -> api.StreamConfig:
 
 def events_stream(s: NatsSettings) -> api.StreamConfig:
     """Durable events: days of retention, replayable over REST; `Nats-Msg-Id` = event id."""
-    return api.StreamConfig(
-        name=subjects.EVENTS_STREAM,
-        subjects=[subjects.EVENTS_ALL],
-        retention=api.RetentionPolicy.LIMITS,
-        discard=api.DiscardPolicy.OLD,
-        max_age=s.events_max_age_s,
-        max_bytes=s.events_max_bytes,
-        storage=api.StorageType.FILE,
-        num_replicas=s.stream_replicas,
+    return kept_stream(
+        subjects.EVENTS_STREAM,
+        subjects.EVENTS_ALL,
+        s.events_max_age_s,
+        s.events_max_bytes,
+        s,
         duplicate_window=120.0,
         allow_direct=True,
     )
 
 
-def worker_consumer(durable: str, s: NatsSettings) -> api.ConsumerConfig:
-    """The shared durable that every replica of one worker type binds."""
+def durable_consumer(
+    durable: str, filter_subject: str, replicas: int, max_ack_pending: int, **extra: Any
+) -> api.ConsumerConfig:
+    """A durable pull consumer with explicit acks, new messages only unless `deliver_policy` says otherwise."""
+    extra.setdefault("deliver_policy", api.DeliverPolicy.NEW)
     return api.ConsumerConfig(
         durable_name=durable,
-        filter_subject=subjects.FRAMES_ALL,
-        deliver_policy=api.DeliverPolicy.NEW,
+        filter_subject=filter_subject,
         ack_policy=api.AckPolicy.EXPLICIT,
+        max_ack_pending=max_ack_pending,
+        num_replicas=replicas,
+        **extra,
+    )
+
+
+def worker_consumer(durable: str, s: NatsSettings) -> api.ConsumerConfig:
+    """The shared durable that every replica of one worker type binds."""
+    return durable_consumer(
+        durable,
+        subjects.FRAMES_ALL,
+        s.stream_replicas,
+        s.consumer_max_ack_pending,
         ack_wait=s.consumer_ack_wait_s,
         max_deliver=s.consumer_max_deliver,
-        max_ack_pending=s.consumer_max_ack_pending,
         max_waiting=512,
-        num_replicas=s.stream_replicas,
     )
 
 

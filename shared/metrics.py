@@ -24,7 +24,11 @@ def serve_metrics(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scr
 
 @functools.cache
 def dropped_counter() -> Counter:
-    """The one drop counter of this process (registered once)."""
+    """The one drop counter of this process (registered once).
+
+    Only `shared.telemetry.PipelineTally.drop` increments it, in the same call that
+    adds to the heartbeat's `dropped`: call that, never this, so the two agree.
+    """
     return Counter(FRAMES_DROPPED, "Frames dropped on purpose, by service and reason", ["service", "reason"])
 
 

@@ -4,16 +4,27 @@ Each service has one pydantic-settings class that subclasses `CommonSettings`,
 is built once in `main()` and passed down. Nothing reads `os.environ` deep in
 the code. Every variable is prefixed `SIGHTWIRE_`; secrets are `SecretStr` so
 that they never reach a log line or an API response by accident.
+
+A setting two services read (the same variable, one meaning) is declared once,
+in a small mixin here (`HeartbeatSettings`, `IceServerSettings`,
+`SourcePolicySettings`) that each service's class lists among its bases; a list
+written `a,b` or as JSON is a `CommaList`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.webrtc import IceServer
+
+ENV = SettingsConfigDict(env_prefix="SIGHTWIRE_", extra="ignore")
 
 
 def default_instance_id() -> str:
@@ -27,10 +38,24 @@ def user_cache_dir() -> Path:
     return Path(base) / "sightwire"
 
 
+def split_list(value: Any, separator: str = ",") -> Any:
+    """`a,b` (how env vars are usually written) as well as a JSON list; other values unchanged."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [v.strip() for v in text.split(separator) if v.strip()]
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(split_list)]
+Seconds = Annotated[float, Field(gt=0, le=86_400)]  # a positive duration of at most a day
+
+
 class NatsSettings(BaseSettings):
     """How to reach NATS, and the JetStream shapes this deployment provisions."""
 
-    model_config = SettingsConfigDict(env_prefix="SIGHTWIRE_", extra="ignore")
+    model_config = ENV
 
     nats_url: str = Field("nats://127.0.0.1:4222", description="Comma-separated NATS server URLs.")
     nats_user: str | None = Field(None, description="NATS user (with SIGHTWIRE_NATS_PASSWORD).")
@@ -100,6 +125,37 @@ class CommonSettings(NatsSettings):
     loop_watchdog_s: float = Field(
         60.0, ge=0, le=3600, description="A process whose event loop is stuck this long dumps its stacks and exits 1."
     )
+
+
+class HeartbeatSettings(BaseSettings):
+    """Processes that publish a heartbeat (ingest, detector, depth, scene)."""
+
+    model_config = ENV
+
+    heartbeat_interval_s: float = Field(
+        2.0, gt=0, le=60, description="Seconds between heartbeats on sw.heartbeat.<service>.<instance>."
+    )
+
+
+class IceServerSettings(BaseSettings):
+    """The gateway (for browsers) and ingest (for its peers) read the same STUN/TURN list."""
+
+    model_config = ENV
+
+    webrtc_ice_servers: list[IceServer] = Field(
+        default_factory=list,
+        description="STUN/TURN for browsers and ingest (same variable), JSON list of RTCIceServer: "
+        '[{"urls": ["stun:stun.example.org:3478"]}, {"urls": ["turn:turn.example.org"], "username": "u", '
+        '"credential": "p"}]. Empty: host candidates only (same network).',
+    )
+
+
+class SourcePolicySettings(BaseSettings):
+    """The gateway (at session creation) and ingest (at open) apply the same camera-URL rules."""
+
+    model_config = ENV
+
+    allow_link_local_sources: bool = Field(False, description="Allow camera URLs on link-local/metadata hosts.")
 
 
 class UpSettings(CommonSettings):

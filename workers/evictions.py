@@ -37,13 +37,15 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
+from shared.telemetry import DropReason
+
 log = logging.getLogger(__name__)
 
-REASON = "evicted"
+REASON = DropReason.EVICTED
 
 
 class DropSink(Protocol):
-    def drop(self, reason: str, n: int = 1) -> None: ...
+    def drop(self, reason: DropReason, n: int = 1) -> None: ...
 
 
 class EvictionCounter:

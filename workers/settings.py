@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from shared.settings import CommonSettings, user_cache_dir
+from shared.settings import CommonSettings, HeartbeatSettings, user_cache_dir
 
 PerformanceHint = Literal["LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"]
 PrecisionHint = Literal["default", "f32", "bf16", "f16"]
@@ -44,7 +44,7 @@ def _default_model_store() -> Path:
     return Path(base) / "sightwire" / "models"
 
 
-class WorkerSettings(CommonSettings):
+class WorkerSettings(CommonSettings, HeartbeatSettings):
     """Model resolution, OpenVINO, post-processing and consumer tuning of a worker."""
 
     model_dir: Path | None = Field(None, description="Directory searched first for model files.")
@@ -95,9 +95,6 @@ class WorkerSettings(CommonSettings):
     depth_grid_h: int = Field(56, ge=4, le=480, description="Height of the published depth grid.")
 
     default_max_frame_age_ms: int = Field(2000, ge=1, description="Staleness limit when Frame.max_age_ms is 0.")
-    heartbeat_interval_s: float = Field(
-        2.0, gt=0, le=60, description="Seconds between heartbeats on sw.heartbeat.<kind>.<instance>."
-    )
     fetch_batch: int = Field(8, ge=1, le=256, description="Frames pulled per fetch.")
     fetch_timeout_s: float = Field(1.0, gt=0, le=30, description="One pull's wait; bounds shutdown latency.")
     publish_timeout_s: float = Field(5.0, gt=0, le=60)

@@ -86,7 +86,7 @@ async def ready(request: Request) -> Any:
 
 
 @router.get("/stream/stats", summary="Global statistics", responses=error_responses(503))
-async def global_stats(runtime: RuntimeDep) -> dict[str, Any]:
+async def global_stats(runtime: RuntimeDep) -> stats.GlobalStats:
     return stats.snapshot(runtime)
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from ingest.stats import IngestStats
 from ingest.webrtc.ice import rtc_configuration, use_host_addresses
 from ingest.webrtc.link import LinkTimeouts
 from ingest.webrtc.peer import Peer, PeerOptions
@@ -64,9 +65,14 @@ def peer_options(settings: WebRtcSettings) -> PeerOptions:
 
 
 async def serve(
-    nc: NATS, js: JetStreamContext, settings: WebRtcSettings, stop: asyncio.Event, watcher: SessionWatcher | None = None
+    nc: NATS,
+    js: JetStreamContext,
+    settings: WebRtcSettings,
+    stats: IngestStats,
+    stop: asyncio.Event,
+    watcher: SessionWatcher | None = None,
 ) -> None:
-    """Answer WebRTC offers until `stop` is set; then close every peer.
+    """Answer WebRTC offers until `stop` is set; then close every peer. Peers count into `stats`.
 
     `watcher` is the process's watch of sw-sessions; without one (WebRTC ingest
     alone, as in its tests) `serve` runs its own.
@@ -77,7 +83,7 @@ async def serve(
     store = SessionStore(await js.key_value(subjects.SESSIONS_BUCKET))
 
     def make_peer(record: SessionRecord) -> Peer:
-        return Peer(record.sid, record.config, js, rtc, options)
+        return Peer(record.sid, record.config, js, rtc, options, stats)
 
     try:
         async with asyncio.timeout(None) as shutdown, asyncio.TaskGroup() as tg:

@@ -31,13 +31,13 @@ import av
 from aiortc import MediaStreamTrack, RTCConfiguration
 from aiortc.mediastreams import MediaStreamError
 
+from ingest.stats import IngestStats
 from ingest.webrtc.clock import CaptureClock
 from ingest.webrtc.encode import EncodeError, encode_jpeg
 from ingest.webrtc.link import LinkTimeouts, PeerLink
 from shared.envelopes import now_ns
 from shared.errors import InvalidSdp, SightwireError
 from shared.latest import LatestSlot
-from shared.metrics import dropped_counter
 from shared.producer import FrameProducer, FrameSink, Picture
 from shared.sessions import SessionConfig
 from shared.telemetry import DropReason
@@ -67,9 +67,16 @@ class Peer:
     """Owns one RTCPeerConnection for session `sid` until `run()` returns."""
 
     def __init__(
-        self, sid: str, config: SessionConfig, js: FrameSink, rtc: RTCConfiguration, options: PeerOptions
+        self,
+        sid: str,
+        config: SessionConfig,
+        js: FrameSink,
+        rtc: RTCConfiguration,
+        options: PeerOptions,
+        stats: IngestStats,
     ) -> None:
         self.sid = sid
+        self.stats = stats  # the ingest process's: published frames and drops reach its heartbeat
         self.config = config
         self.options = options
         self.link = PeerLink(sid, "webcam", rtc, options.link)
@@ -151,7 +158,8 @@ class Peer:
             self._drop(DropReason.PUBLISH_ERROR)
             return
         self.counters["published"] += 1
+        self.stats.published()
 
     def _drop(self, reason: DropReason) -> None:
-        self.counters[f"dropped_{reason}"] += 1
-        dropped_counter().labels(service="ingest", reason=reason).inc()
+        self.counters[f"dropped_{reason}"] += 1  # this peer's, for its closing log line
+        self.stats.dropped(reason)

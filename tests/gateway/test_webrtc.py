@@ -18,6 +18,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from ingest.stats import IngestStats
 from ingest.webrtc import serve
 from ingest.webrtc.ice import use_host_addresses
 from shared import subjects
@@ -43,7 +44,7 @@ async def gateway(nats_server: Any, js: JetStreamContext) -> AsyncIterator[Gatew
 @pytest.fixture
 async def ingest(nc: NATS, js: JetStreamContext) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(nc, js, RtcSettings(), stop))
+    task = asyncio.create_task(serve(nc, js, RtcSettings(), IngestStats(), stop))
     yield
     stop.set()
     await asyncio.wait_for(task, 15)

@@ -13,6 +13,7 @@ from pathlib import Path
 from nats.js.kv import KeyValue
 
 from shared.sessions import SessionRecord, SessionStore
+from shared.telemetry import DropReason
 from tests.ingest.conftest import Traffic, camera_session, eventually, ingest_env, lease_owner, start_ingest, wait_for
 from tests.support.procs import ComponentRunner
 
@@ -48,4 +49,4 @@ async def test_deleted_and_closed_sessions_stop_and_release(
 
     await wait_for(lambda: traffic.owned_by("ingest-life") == {"kept"}, 5, "the heartbeat to list only `kept`")
     beat = traffic.beats["ingest-life"]
-    assert beat.counters["frames_published"] > 0 and beat.counters["dropped.fps"] > 0
+    assert beat.processed > 0 and beat.dropped[DropReason.FPS] > 0

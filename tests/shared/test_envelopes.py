@@ -7,6 +7,7 @@ import pytest
 
 from shared.envelopes import Box, DepthMap, Detections, ErrorResult, Frame, Heartbeat
 from shared.errors import EnvelopeError, ErrorCode
+from shared.telemetry import DropReason
 
 
 def make_frame(**overrides: object) -> Frame:
@@ -40,15 +41,33 @@ def test_depth_grid_must_match_its_shape() -> None:
 def test_error_and_heartbeat_round_trip() -> None:
     err = ErrorResult("s1", 2, ErrorCode.INVALID_IMAGE, "not a JPEG", frame_id="x")
     assert ErrorResult.from_bytes(err.to_bytes()).code == "INVALID_IMAGE"
-    beat = Heartbeat("detector", "host-1", 5, {"processed": 3}, {"model": "yolox_nano"}, ["person", "bicycle"])
-    assert Heartbeat.from_bytes(beat.to_bytes()) == beat
+    beat = Heartbeat(
+        "detector",
+        "host-1",
+        5,
+        {"errors": 1},
+        {"model": "yolox_nano"},
+        ["person", "bicycle"],
+        processed=3,
+        dropped={DropReason.STALE: 2},
+    )
+    back = Heartbeat.from_bytes(beat.to_bytes())
+    assert back == beat and back.processed == 3 and back.dropped == {DropReason.STALE: 2}
+    assert type(next(iter(back.dropped))) is DropReason
+    assert msgpack.unpackb(beat.to_bytes())["dropped"] == {"stale": 2}  # the reason's value on the wire
 
 
-def test_heartbeat_labels_are_optional_and_must_be_strings() -> None:
+def test_heartbeat_labels_and_figures_are_optional_and_typed() -> None:
     without = {"v": 1, "service": "ingest", "instance": "i1", "at_ns": 5}
-    assert Heartbeat.from_bytes(msgpack.packb(without)).labels == []
+    beat = Heartbeat.from_bytes(msgpack.packb(without))
+    assert (beat.labels, beat.processed, beat.dropped) == ([], 0, {})
     with pytest.raises(EnvelopeError, match="labels"):
         Heartbeat.from_bytes(msgpack.packb(without | {"labels": ["person", 7]}))
+    with pytest.raises(EnvelopeError, match="processed"):
+        Heartbeat.from_bytes(msgpack.packb(without | {"processed": "7"}))
+    for dropped in ({"backpressure": 1}, {"stale": -1}, {"stale": "1"}, ["stale"]):
+        with pytest.raises(EnvelopeError, match=r"dropped|DropReason"):
+            Heartbeat.from_bytes(msgpack.packb(without | {"dropped": dropped}))
 
 
 @pytest.mark.parametrize(

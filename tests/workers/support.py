@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 
 from shared import subjects
 from shared.envelopes import DepthMap, Detections, ErrorResult, Frame, Heartbeat, now_ns
+from shared.telemetry import DropReason
 
 LONG_AGE_MS = 300_000  # test frames must not go stale while two cores are busy
 
@@ -93,6 +94,12 @@ class Watcher:
 
     def counter(self, service: str, name: str) -> int:
         return sum(b.counters.get(name, 0) for (svc, _), b in self.heartbeats.items() if svc == service)
+
+    def processed(self, service: str) -> int:
+        return sum(b.processed for (svc, _), b in self.heartbeats.items() if svc == service)
+
+    def dropped(self, service: str, reason: DropReason) -> int:
+        return sum(b.dropped.get(reason, 0) for (svc, _), b in self.heartbeats.items() if svc == service)
 
     def answered(self) -> set[tuple[str, int]]:
         return {(d.sid, d.seq) for d in self.detections}

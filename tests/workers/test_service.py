@@ -23,6 +23,7 @@ from shared import subjects
 from shared.envelopes import now_ns
 from shared.jetstream import provision
 from shared.settings import NatsSettings
+from shared.telemetry import DropReason
 from tests.support.procs import ComponentRunner
 from tests.workers.support import Watcher, coco_jpegs, frame, publish_frame, publish_raw
 
@@ -117,7 +118,7 @@ async def test_detector_answers_frames_and_survives_bad_input(
     assert watcher.answered() == {("good", 1), ("after", 23)}  # the stale frame got no result
 
     def counters_final() -> bool:
-        return watcher.counter("detector", "processed") == 2 and watcher.counter("detector", "dropped_stale") == 1
+        return watcher.processed("detector") == 2 and watcher.dropped("detector", DropReason.STALE) == 1
 
     await until(watcher, counters_final, 30, "heartbeat counters", procs)
     assert watcher.counter("detector", "errors") == len(expected)
@@ -137,7 +138,7 @@ async def test_depth_worker_publishes_grids_and_skips_frames_without_depth(
     assert (depth.seq, depth.model, depth.larger_is_farther, depth.frame_id) == (2, "pydnet", True, "room-2")
     assert (depth.width, depth.height, depth.grid_w, depth.grid_h) == (640, 426, 80, 56)
     assert len(depth.grid) == 2 * 80 * 56
-    await until(watcher, lambda: watcher.counter("depth", "dropped_depth_off") == 1, 30, "the depth_off drop", procs)
+    await until(watcher, lambda: watcher.dropped("depth", DropReason.DEPTH_OFF) == 1, 30, "the depth_off drop", procs)
     assert not watcher.detections and not watcher.errors and len(watcher.depth) == 1
 
 
@@ -152,7 +153,7 @@ async def test_depth_worker_counts_bad_frames_but_leaves_reporting_to_the_detect
     await publish_frame(js, frame("room", 3, photo))
     await until(watcher, lambda: len(watcher.depth) == 1, 60, "the good frame's depth map", procs)
     await until(
-        watcher, lambda: watcher.counter("depth", "dropped_invalid_input") == 2, 30, "bad frames counted", procs
+        watcher, lambda: watcher.dropped("depth", DropReason.INVALID_INPUT) == 2, 30, "bad frames counted", procs
     )
     assert not watcher.errors
 
@@ -177,7 +178,7 @@ async def test_two_detectors_share_the_load_exactly_once(
     await until(watcher, lambda: len(watcher.instances("detector")) == 2, 60, "both workers up", procs)
     sent = await publish_round_robin(js, coco_jpegs(coco_dir, 12), sessions=8, per_session=8)
     await until(watcher, lambda: watcher.answered() == sent, 90, "every frame answered", procs)
-    await until(watcher, lambda: watcher.counter("detector", "processed") == len(sent), 30, "final counters", procs)
+    await until(watcher, lambda: watcher.processed("detector") == len(sent), 30, "final counters", procs)
 
     per_frame = Counter((d.sid, d.seq) for d in watcher.detections)
     assert max(per_frame.values()) == 1, "a frame was answered twice"
@@ -233,7 +234,7 @@ async def test_sigterm_finishes_in_flight_frames_and_exits_cleanly(
     assert components.stop(first) == 0, ComponentRunner.log_of(first)[-3000:]
     [second] = start_workers(components, "detector", 1, SIGHTWIRE_CONSUMER_ACK_WAIT_S="2")
     await until(watcher, lambda: watcher.answered() == sent, 90, "every frame answered", [second])
-    await until(watcher, lambda: watcher.counter("detector", "processed") == len(sent), 30, "final counters", [second])
+    await until(watcher, lambda: watcher.processed("detector") == len(sent), 30, "final counters", [second])
     assert len(watcher.detections) == len(sent), "no frame processed twice across a graceful stop"
     assert {d.worker for d in watcher.detections} == watcher.instances("detector"), "both workers answered"
     assert len(watcher.instances("detector")) == 2

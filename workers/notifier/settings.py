@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import Field, model_validator
 
-from shared.settings import CommonSettings
-
-Seconds = Annotated[float, Field(gt=0, le=86_400)]
+from shared.settings import CommonSettings, Seconds
 
 
 class NotifierSettings(CommonSettings):

@@ -22,6 +22,7 @@ from nats.js.object_store import ObjectStore
 from shared import subjects
 from shared.envelopes import Frame
 from shared.errors import EnvelopeError
+from shared.jetstream import durable_consumer
 from shared.snapshots import snapshot_name
 from workers.notifier.webhooks import finish_tasks
 
@@ -34,15 +35,8 @@ MAX_FRAMES_SCANNED = 256
 
 
 def snapshots_consumer(replicas: int, max_ack_pending: int) -> api.ConsumerConfig:
-    return api.ConsumerConfig(
-        durable_name=SNAPSHOTS_DURABLE,
-        filter_subject=subjects.EVENTS_ALL,
-        deliver_policy=api.DeliverPolicy.NEW,
-        ack_policy=api.AckPolicy.EXPLICIT,
-        ack_wait=30.0,
-        max_deliver=3,
-        max_ack_pending=max_ack_pending,
-        num_replicas=replicas,
+    return durable_consumer(
+        SNAPSHOTS_DURABLE, subjects.EVENTS_ALL, replicas, max_ack_pending, ack_wait=30.0, max_deliver=3
     )
 
 

@@ -37,6 +37,7 @@ from prometheus_client import Counter
 from shared import subjects
 from shared.eventbody import event_of
 from shared.eventconfig import Webhook
+from shared.jetstream import durable_consumer
 from shared.sessions import SessionRecord, SessionStore
 from workers.notifier.delivery import Attempt, post_event
 from workers.notifier.directory import WebhookDirectory
@@ -57,16 +58,15 @@ def deliveries_counter() -> Counter:
 
 
 def notifier_consumer(s: NotifierSettings) -> api.ConsumerConfig:
-    return api.ConsumerConfig(
-        durable_name=NOTIFIER_DURABLE,
-        filter_subject=subjects.EVENTS_ALL,
+    return durable_consumer(
+        NOTIFIER_DURABLE,
+        subjects.EVENTS_ALL,
+        s.stream_replicas,
+        s.webhook_max_ack_pending,
         deliver_policy=api.DeliverPolicy.ALL,
-        ack_policy=api.AckPolicy.EXPLICIT,
         max_deliver=s.webhook_max_deliver,
         backoff=list(s.webhook_backoff_s),
-        max_ack_pending=s.webhook_max_ack_pending,
         max_waiting=512,
-        num_replicas=s.stream_replicas,
     )
 
 

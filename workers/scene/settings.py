@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, HeartbeatSettings
 
 
-class SceneSettings(CommonSettings):
+class SceneSettings(CommonSettings, HeartbeatSettings):
     """Ownership, ordering, checkpointing, tracking and fusion of the scene stage."""
 
     scene_reorder_window: int = Field(
@@ -47,9 +47,6 @@ class SceneSettings(CommonSettings):
     )
     scene_peer_timeout_s: float = Field(
         6.0, gt=0, le=600, description="A scene instance without a heartbeat this long no longer counts for the share."
-    )
-    heartbeat_interval_s: float = Field(
-        2.0, gt=0, le=60, description="Seconds between heartbeats on sw.heartbeat.<kind>.<instance>."
     )
     publish_timeout_s: float = Field(5.0, gt=0, le=60, description="Wait for one PubAck of SCENE or EVENTS.")
     track_lost_s: float = Field(

@@ -21,6 +21,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from ingest.stats import IngestStats
 from ingest.webrtc import serve
 from ingest.webrtc.ice import use_host_addresses
 from shared import subjects
@@ -35,7 +36,7 @@ from tests.support.webrtc_peer import PhotoTrack, RtcSettings, accept_answer, lo
 async def ingest(request: pytest.FixtureRequest, nc: NATS, js: JetStreamContext) -> AsyncIterator[RtcSettings]:
     settings: RtcSettings = getattr(request, "param", RtcSettings())  # tests may pass their own (indirect)
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(nc, js, settings, stop))
+    task = asyncio.create_task(serve(nc, js, settings, IngestStats(), stop))
     await poll_until(lambda: _has_responder(nc), timeout_s=10)
     yield settings
     stop.set()

@@ -23,6 +23,7 @@ from nats.js import JetStreamContext, api
 from shared import subjects
 from shared.envelopes import Box, Detections, ErrorResult, Heartbeat
 from shared.sessions import SessionRecord, SessionStore, SourceSpec
+from shared.telemetry import DropReason
 
 FRAME_GAP_NS = 100_000_000
 
@@ -104,6 +105,9 @@ class Live:
 
     def counter(self, name: str) -> int:
         return sum(b.counters.get(name, 0) for b in self.beats.values())
+
+    def dropped(self, reason: DropReason) -> int:
+        return sum(b.dropped.get(reason, 0) for b in self.beats.values())
 
     async def until(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s

@@ -12,6 +12,7 @@ from nats.js import JetStreamContext
 
 from shared import subjects
 from shared.sessions import SessionStore
+from shared.telemetry import DropReason
 from tests.support.procs import ComponentRunner
 from tests.workers.scene.support import (
     Live,
@@ -56,7 +57,7 @@ async def test_results_are_put_in_order_within_the_window_and_counted_beyond_it(
         raise AssertionError(f"{exc}: {live.scene[sid]}\n{logs([proc])}") from None
     results[6] = await publish_det(js, detections(sid, 6, [moving_box(6)]))  # too late now
     await publish_error(js, sid, 10)
-    await live.until(lambda: live.counter("dropped_late") == 1, 60, "the late result to be counted")
+    await live.until(lambda: live.dropped(DropReason.LATE) == 1, 60, "the late result to be counted")
     await live.until(lambda: len(live.scene[sid]) >= 9, 60, "the error to pass through")
 
     assert seqs(live.scene[sid]) == [1, 2, 3, 4, 5, 7, 8, 9]
