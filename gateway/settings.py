@@ -29,6 +29,11 @@ class GatewaySettings(CommonSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Allowed browser origins, comma-separated or a JSON list; '*' for any."
     )
+    public_hostnames: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names this gateway is reached by (besides localhost, IP addresses and public_base_url's); "
+        "a page's Origin counts as the gateway's own only on these (DNS rebinding).",
+    )
 
     # sessions
     source_types: Annotated[list[str], NoDecode] = Field(
@@ -104,7 +109,7 @@ class GatewaySettings(CommonSettings):
         10_000, ge=1, le=10_000_000, description="Client addresses/API keys tracked by the session limiter (LRU)."
     )
 
-    @field_validator("cors_origins", "source_types", mode="before")
+    @field_validator("cors_origins", "public_hostnames", "source_types", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         """Accept `a,b` as well as a JSON list, because env vars are usually written that way."""
