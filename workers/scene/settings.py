@@ -52,6 +52,9 @@ class SceneSettings(CommonSettings):
         2.0, gt=0, le=60, description="Seconds between heartbeats on sw.heartbeat.<kind>.<instance>."
     )
     publish_timeout_s: float = Field(5.0, gt=0, le=60, description="Wait for one PubAck of SCENE or EVENTS.")
+    scene_drop_summary_s: float = Field(
+        5.0, ge=0, le=3600, description="Seconds between a session's `drops` messages to viewers (0: none)."
+    )
     track_lost_s: float = Field(
         2.0, gt=0, le=60, description="How long a track survives without a matching detection (ByteTrack buffer)."
     )
