@@ -150,6 +150,7 @@ async def feed(client: httpx.AsyncClient, sid: str, token: str, jpeg: bytes, fps
     return seqs
 
 
+@pytest.mark.usefixtures("frames_backlog")
 async def test_two_clients_at_2_and_10_fps_share_one_inference_per_frame(
     nats_server: EmbeddedNatsServer, nc: NATS, js: JetStreamContext, components: ComponentRunner, coco_dir: Path
 ):

@@ -31,7 +31,7 @@ class DropTally:
         self.last_s = now_s
 
     def pending(self, totals: Mapping[str, int]) -> dict[str, int]:
-        """Drops by reason since the last summary (a counter that went back restarts from zero)."""
+        """Drops by reason since the last summary (never negative)."""
         return {reason: n - self.sent[reason] for reason, n in totals.items() if n > self.sent[reason]}
 
     def due_in_s(self, totals: Mapping[str, int], now_s: float) -> float | None:
