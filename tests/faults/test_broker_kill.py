@@ -90,6 +90,8 @@ def test_broker_kill_under_up(tmp_path: Path, model_dir: Path, coco_dir: Path) -
         assert told and told[0].at < seq_after()[0].at, viewer.errors()  # told of the outage, then results resume
         assert viewer.connects == 1, viewer.connects  # the stream stayed open throughout
 
+        # the scene stage read on from where it was at once, rather than waiting for its consumer to notice
+        stack.wait_log("results consumer re-created", 10, sid=session["client_id"])
         restarted = stack.child_pid("nats-server")
         assert restarted != broker_pid
         exited = stack.wait_log("component exited", 10, component="nats-server")

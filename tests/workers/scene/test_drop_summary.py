@@ -31,13 +31,16 @@ SCENE_ENV = {
 }
 
 
-async def read_until_drops(client: httpx.AsyncClient, url: str, seen: list[dict[str, Any]], want: int) -> None:
+async def read_until_drops(
+    client: httpx.AsyncClient, url: str, seen: list[dict[str, Any]], names: list[str], want: int
+) -> None:
     async with client.stream("GET", url) as response:
         assert response.status_code == 200
         async for event in sse_events(response):
             if not event.data:
                 continue
             seen.append(event.json())
+            names.append(event.event)
             dropped = sum(m["data"]["total"] for m in seen if m.get("type") == "drops")
             if dropped >= want:
                 return
@@ -54,7 +57,9 @@ async def test_viewers_get_a_drop_summary_by_reason(
         session = (await client.post("/stream/sessions", json={"fps_limit": 30})).json()
         sid = session["client_id"]
         seen: list[dict[str, Any]] = []
-        reader = asyncio.create_task(read_until_drops(client, session["sse_endpoint"], seen, want=2))
+        names: list[str] = []
+        url = session["sse_endpoint"] + "&events=named"  # `event: drops`, for addEventListener
+        reader = asyncio.create_task(read_until_drops(client, url, seen, names, want=2))
         await publish_det(js, detections(sid, 1, [moving_box(1)]))
         deadline = time.monotonic() + 60
         while not any(m.get("type") == "detection_result" for m in seen):  # the scene worker owns it now
@@ -75,6 +80,7 @@ async def test_viewers_get_a_drop_summary_by_reason(
         for reason, n in summary["data"]["counts"].items():
             counts[reason] = counts.get(reason, 0) + n
     assert counts == {"late": 1, "duplicate": 1}, summaries
+    assert {n for n, m in zip(names, seen, strict=True) if m["type"] == "drops"} == {"drops"}
     stored = await js.subscribe(subjects.scene(sid), stream=subjects.SCENE_STREAM, ordered_consumer=True)
     bodies = []
     while True:
