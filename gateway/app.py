@@ -57,7 +57,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         settings.sessions_total_per_min,
         settings.limiter_max_clients,
     )
-    app.add_middleware(OriginGuard, allowed=settings.cors_origins, public_base_url=settings.public_base_url)
+    app.add_middleware(
+        OriginGuard,
+        allowed=settings.cors_origins,
+        public_base_url=settings.public_base_url,
+        hostnames=settings.public_hostnames,
+    )
     app.add_middleware(
         BodyLimit, request_cap=settings.max_request_bytes, upload_cap=upload_body_cap(settings.max_upload_bytes)
     )

@@ -41,8 +41,9 @@ from typing import Any, Literal
 import msgpack
 import numpy as np
 
-MessageKind = Literal["detection_result", "error", "event", "closed"]
-KINDS: frozenset[str] = frozenset(("detection_result", "error", "event"))
+MessageKind = Literal["detection_result", "error", "event", "drops", "closed"]
+KINDS: frozenset[str] = frozenset(("detection_result", "error", "event", "drops"))
+QUEUED: frozenset[str] = frozenset(("error", "drops"))  # each one sent, never replaced by a newer message
 
 # Depth of the per-client token bucket (rate = fps_limit). Exactly 1 would make a
 # result that arrives a little late push every later slot back for good when the input
@@ -339,7 +340,7 @@ class ClientSubscription:
             return
         if not self._is_new(msg):
             return
-        if msg.kind == "error":
+        if msg.kind in QUEUED:
             self._accept_error(msg)
         else:
             if self._latest is not None:

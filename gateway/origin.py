@@ -9,10 +9,20 @@ WebSocket handshake and every session-creating POST whose `Origin` is neither
 the gateway's own origin (same host and port as the request's `Host`, or
 `public_base_url`) nor in the CORS allow-list (`*` allows any). Requests
 without `Origin` (curl, SDKs, servers) are not from a browser page and pass.
+
+"Same host as `Host`" alone is not proof of the gateway's own page: with DNS
+rebinding a page on `evil.example`, re-resolved to 127.0.0.1, sends
+`Origin: http://evil.example:8080` and `Host: evil.example:8080` to a gateway
+on the user's machine. So the same-origin rule holds only when the `Host` is a
+name the gateway answers to: an IP literal (a page whose origin is an address
+was served from that address), `localhost` and `*.localhost` (browsers resolve
+those to loopback themselves, never through DNS), `public_base_url`'s host and
+the `public_hostnames` setting.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -47,14 +57,23 @@ def _origin_netloc(origin: str) -> str | None:
 class OriginGuard:
     """403 for WebSocket handshakes and session creation from an origin not allowed."""
 
-    def __init__(self, app: ASGIApp, allowed: Iterable[str], public_base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed: Iterable[str],
+        public_base_url: str | None = None,
+        hostnames: Iterable[str] = (),
+    ) -> None:
         self.app = app
         allowed = list(allowed)
         self.any = "*" in allowed
         self.allowed = {o.rstrip("/").lower() for o in allowed if o != "*"}
+        self.hostnames = {h.strip().rstrip(".").lower() for h in hostnames if h.strip()}
         if public_base_url:
             parts = urlsplit(public_base_url)
             self.allowed.add(f"{parts.scheme}://{parts.netloc}".lower())
+            if parts.hostname:
+                self.hostnames.add(parts.hostname.rstrip(".").lower())
 
     def permits(self, origin: str, host: str, scheme: str) -> bool:
         origin = origin.rstrip("/").lower()
@@ -62,7 +81,18 @@ class OriginGuard:
             return True
         mine = _netloc("https" if scheme in ("https", "wss") else "http", host)
         theirs = _origin_netloc(origin)
-        return theirs is not None and theirs == mine
+        return theirs is not None and theirs == mine and self.answers_to(theirs)
+
+    def answers_to(self, netloc: str) -> bool:
+        """Whether `host:port`'s host is one of this gateway's own names (not one DNS can rebind)."""
+        name = netloc.rpartition(":")[0].strip("[]").rstrip(".")
+        if name == "localhost" or name.endswith(".localhost") or name in self.hostnames:
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
 
     def _guarded(self, scope: Scope) -> bool:
         if scope["type"] == "websocket":

@@ -24,6 +24,11 @@ class GatewaySettings(CommonSettings, IceServerSettings, SourcePolicySettings):
     cors_origins: CommaList = Field(
         default_factory=list, description="Allowed browser origins, comma-separated or a JSON list; '*' for any."
     )
+    public_hostnames: CommaList = Field(
+        default_factory=list,
+        description="Host names this gateway is reached by (besides localhost, IP addresses and public_base_url's); "
+        "a page's Origin counts as the gateway's own only on these (DNS rebinding).",
+    )
 
     # sessions (allow_link_local_sources: SourcePolicySettings)
     source_types: CommaList = Field(

@@ -8,6 +8,12 @@ setting them at start-up (never at import) is enough:
   passes the whitelist down to nested opens). Local files never go through
   FFmpeg's `file` protocol at all: ingest opens them itself and hands OpenCV
   a stream object (see `capture.py`), so one whitelist serves every source.
+- `max_redirects;0`: FFmpeg's HTTP client follows up to 8 redirects by
+  default, to any host, without asking us: a camera URL that passed
+  `shared.urls.check_url` could answer 302 to a metadata or loopback address
+  (SSRF). A camera that redirects fails to open instead (OpenCV exposes no
+  per-hop callback that would let us re-check each hop); give ingest the
+  final URL.
 - `rtsp_transport;tcp`: OpenCV's own default, lost once we set the variable;
   TCP survives NAT and loss better than UDP for camera pulls.
 - `analyzeduration`: FFmpeg probes a live stream for 5 s by default before the
@@ -34,6 +40,7 @@ def capture_options(analyze_s: float) -> str:
     return "|".join(
         [
             "rtsp_transport;tcp",
+            "max_redirects;0",
             f"analyzeduration;{int(analyze_s * 1_000_000)}",
             f"protocol_whitelist;{','.join(NETWORK_PROTOCOLS)}",
         ]

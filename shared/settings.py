@@ -77,7 +77,7 @@ class NatsSettings(BaseSettings):
         30.0, gt=0, le=3600, description="FRAMES retention: live frames are worthless after this."
     )
     frames_max_msgs_per_subject: int = Field(
-        16, ge=1, le=10_000, description="Frames kept per session; older ones are discarded."
+        2, ge=1, le=10_000, description="Frames kept per session; older ones are discarded."
     )
     frames_max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024, description="FRAMES size cap (discard old).")
     results_max_age_s: float = Field(

@@ -53,7 +53,13 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/stream", tags=["streams"])
 
 EventNaming = Literal["message", "named"]
-NAMED = {"detection_result": "detection_result", "error": "error_result", "event": "event", "closed": "session_closed"}
+NAMED = {
+    "detection_result": "detection_result",
+    "error": "error_result",
+    "event": "event",
+    "drops": "drops",
+    "closed": "session_closed",
+}
 _NEWLINES = re.compile(rb"[\r\n]")
 WS_POLICY_VIOLATION = 1008
 

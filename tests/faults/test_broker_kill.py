@@ -4,7 +4,10 @@
 while it is away; every frame answered 202 still gets its result (JetStream
 kept it on disk, the worker's durable resumes); the SSE viewer hears of the
 outage (a non-final UNAVAILABLE error) on the same open stream, then sees
-results again. Timings are printed (the report's recovery figures), not asserted.
+results again, up to the last frame sent: the scene stage re-creates its RESULTS consumers as
+soon as the link is back (workers/scene/owner.py `relink`), so the first result after the kill
+reaches the viewer right after its frame is accepted (it took ~18 s when the scene stage waited for
+its ordered consumers to notice). Timings are printed (the report's recovery figures), not asserted.
 """
 
 from __future__ import annotations
@@ -81,10 +84,14 @@ def test_broker_kill_under_up(tmp_path: Path, model_dir: Path, coco_dir: Path) -
         seq_after = lambda: [e for e in viewer.results() if e.body["data"]["seq"] >= after_kill]  # noqa: E731
         wait_for(lambda: bool(seq_after()), 90, "a result for a frame sent after the restart")
         viewer_back_s = seq_after()[0].at - killed
+        # the viewer keeps up again: the last frame sent also reaches it, on the same open stream
+        wait_for(lambda: any(e.body["data"]["seq"] == accepted[-1] for e in seq_after()), 90, "the last result")
         told = [e for e in viewer.errors() if e.body.get("error_code") == "UNAVAILABLE" and e.at >= killed]
         assert told and told[0].at < seq_after()[0].at, viewer.errors()  # told of the outage, then results resume
         assert viewer.connects == 1, viewer.connects  # the stream stayed open throughout
 
+        # the scene stage read on from where it was at once, rather than waiting for its consumer to notice
+        stack.wait_log("results consumer re-created", 10, sid=session["client_id"])
         restarted = stack.child_pid("nats-server")
         assert restarted != broker_pid
         exited = stack.wait_log("component exited", 10, component="nats-server")
@@ -97,7 +104,8 @@ def test_broker_kill_under_up(tmp_path: Path, model_dir: Path, coco_dir: Path) -
             f"\nbroker kill: {len(accepted)} frames accepted, {len(missing)} without a result; "
             f"uploads back after {uploads_back_s:.2f} s ({len(statuses) - 1} answered 503), "
             f"first result published after {pipeline_back_s:.2f} s, "
-            f"viewer result after {viewer_back_s:.2f} s; viewer reconnects {viewer.connects - 1}, "
+            f"viewer result after {viewer_back_s:.2f} s ({viewer_back_s - uploads_back_s:.2f} s after the first "
+            f"upload accepted again); viewer reconnects {viewer.connects - 1}, "
             f"error events {len(viewer.errors())}"
         )
         assert not missing, f"accepted frames without a result: {missing}"

@@ -177,14 +177,17 @@ async def test_session_flood_per_api_key_and_in_total(nats_server: EmbeddedNatsS
     [
         ("https://evil.example", 403),
         ("null", 403),
-        ("http://gateway.test", 201),  # same origin
+        ("http://gateway.test", 201),  # same origin, on a name the gateway answers to
         ("http://gateway.test:80", 201),
         ("https://app.example.com", 201),  # in the CORS allow-list
         (None, 201),  # not a browser
     ],
 )
 async def test_session_creation_checks_origin(nats_server: EmbeddedNatsServer, origin: str | None, status: int) -> None:
-    settings = gateway_settings(nats_server.url, cors_origins="https://app.example.com")
+    """The test client's Host is `gateway.test`: configured, as same origin is only trusted on the
+    gateway's own names (DNS rebinding: tests/gateway/test_origin.py)."""
+    allow_list, own_name = "https://app.example.com", "gateway.test"
+    settings = gateway_settings(nats_server.url, cors_origins=allow_list, public_hostnames=own_name)
     async with running_gateway(settings) as gw:
         headers = {"Origin": origin} if origin else {}
         response = await gw.client.post("/stream/sessions", headers=headers)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
@@ -25,6 +26,13 @@ from tests.support.procs import ComponentRunner
 from tests.support.sse import SseEvent, sse_events
 
 PHOTO = "000000000139.jpg"  # a living room with a person, chairs and a TV
+
+
+@pytest.fixture
+def frames_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FRAMES keeps 16 frames per session (the default keeps 2), for this test's provisioning, gateway
+    and worker processes alike (all read the environment): a slow detector still answers every frame."""
+    monkeypatch.setenv("SIGHTWIRE_FRAMES_MAX_MSGS_PER_SUBJECT", "16")
 
 
 async def create(client: httpx.AsyncClient, **body: object) -> tuple[str, str]:
@@ -142,6 +150,7 @@ async def feed(client: httpx.AsyncClient, sid: str, token: str, jpeg: bytes, fps
     return seqs
 
 
+@pytest.mark.usefixtures("frames_backlog")
 async def test_two_clients_at_2_and_10_fps_share_one_inference_per_frame(
     nats_server: EmbeddedNatsServer, nc: NATS, js: JetStreamContext, components: ComponentRunner, coco_dir: Path
 ):
@@ -185,6 +194,7 @@ async def test_two_clients_at_2_and_10_fps_share_one_inference_per_frame(
     assert people[0] and None not in people[0] and all(ids == people[0] for ids in people), people
 
 
+@pytest.mark.usefixtures("frames_backlog")
 async def test_resume_with_last_event_id_has_no_gap_and_no_duplicate(
     nats_server: EmbeddedNatsServer, nc: NATS, js: JetStreamContext, components: ComponentRunner, coco_dir: Path
 ):

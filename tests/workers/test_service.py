@@ -28,6 +28,14 @@ from tests.support.procs import ComponentRunner
 from tests.workers.support import Watcher, coco_jpegs, frame, publish_frame, publish_raw
 
 FAST_BEATS = {"SIGHTWIRE_HEARTBEAT_INTERVAL_S": "0.3"}
+BACKLOG = "16"  # frames FRAMES keeps per session in the tests that queue several before a worker takes them
+
+
+@pytest.fixture
+def frames_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FRAMES keeps `BACKLOG` frames per session (the default keeps 2: live video wants the newest),
+    for this test's provisioning and its worker processes alike (both read the environment)."""
+    monkeypatch.setenv("SIGHTWIRE_FRAMES_MAX_MSGS_PER_SUBJECT", BACKLOG)
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +150,7 @@ async def test_depth_worker_publishes_grids_and_skips_frames_without_depth(
     assert not watcher.detections and not watcher.errors and len(watcher.depth) == 1
 
 
+@pytest.mark.usefixtures("frames_backlog")
 async def test_depth_worker_counts_bad_frames_but_leaves_reporting_to_the_detector(
     js: JetStreamContext, watcher: Watcher, components: ComponentRunner, coco_dir: Path
 ) -> None:
@@ -161,7 +170,7 @@ async def test_depth_worker_counts_bad_frames_but_leaves_reporting_to_the_detect
 async def publish_round_robin(
     js: JetStreamContext, jpegs: list[bytes], sessions: int, per_session: int
 ) -> set[tuple[str, int]]:
-    """Frames spread over sessions so no subject exceeds FRAMES' per-subject limit (16)."""
+    """Frames spread over sessions so no subject exceeds FRAMES' per-subject limit (`BACKLOG`)."""
     sent = set()
     for seq in range(1, per_session + 1):
         for s in range(sessions):
@@ -171,6 +180,7 @@ async def publish_round_robin(
     return sent
 
 
+@pytest.mark.usefixtures("frames_backlog")
 async def test_two_detectors_share_the_load_exactly_once(
     js: JetStreamContext, watcher: Watcher, components: ComponentRunner, coco_dir: Path
 ) -> None:
@@ -190,6 +200,7 @@ async def test_two_detectors_share_the_load_exactly_once(
     assert consumer.num_ack_pending == 0
 
 
+@pytest.mark.usefixtures("frames_backlog")
 async def test_sigkill_of_a_detector_loses_no_frame(
     nc: NATS, nats_settings: NatsSettings, watcher: Watcher, components: ComponentRunner, coco_dir: Path
 ) -> None:
@@ -223,6 +234,7 @@ async def test_sigkill_of_a_detector_loses_no_frame(
     assert survivor.poll() is None
 
 
+@pytest.mark.usefixtures("frames_backlog")
 async def test_sigterm_finishes_in_flight_frames_and_exits_cleanly(
     nc: NATS, nats_settings: NatsSettings, watcher: Watcher, components: ComponentRunner, coco_dir: Path
 ) -> None:

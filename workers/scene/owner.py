@@ -12,6 +12,15 @@ the PubAck, hand it to the analyser, publish its events to EVENTS (`Nats-Msg-Id`
 After a failover the new owner replays what the old one did after its last checkpoint; JetStream's
 duplicate window drops those writes, so nothing is written twice and nothing is lost.
 
+Broker restarts (`relink()`, called when the NATS link is back): the ordered consumer would notice
+that its server-side consumer is gone only after missed heartbeats and then reset itself (~15 s
+after a kill -9 of the broker under `sightwire up`), and viewers would wait that long. So the owner
+drops it at once and subscribes anew right after the last RESULTS seq it applied (retrying every
+`RELINK_RETRY_S` while JetStream is still coming back, for up to `RELINK_GIVE_UP_S`; after that the
+ordered consumer's own recovery is in charge). Whatever the old consumer still held unread is read
+again from the new one, so nothing is skipped; repeats are dropped by the pipeline and SCENE's
+duplicate window.
+
 Stopping (`stop(why)`): `closed` (session closed or deleted: flush the window, tell the analyser
 with a `session_closed` message, publish its events, delete the checkpoint); `release` and
 `shutdown` (a final checkpoint, so the next owner starts exactly here); `lost` (someone else owns
@@ -33,13 +42,13 @@ from nats.js import JetStreamContext, api
 
 from shared import subjects
 from shared.sessions import SessionConfig
-from workers.scene import checkpoint, messages
+from workers.scene import checkpoint, drops, messages
 from workers.scene.analysers import make_analyser
 from workers.scene.analysis import SceneAnalyser
 from workers.scene.checkpoint import CheckpointConflict, CheckpointStore, CheckpointTooLarge
 from workers.scene.pipeline import Emitted, PipelineLimits, ScenePipeline
 from workers.scene.settings import SceneSettings
-from workers.scene.stats import SceneStats
+from workers.scene.stats import SceneStats, messages_counter
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +57,8 @@ PENDING_MSGS = 512
 BATCH = 32  # RESULTS messages handled per trip to a worker thread
 TICK_S = 0.05
 RETRY_S = 0.5
+RELINK_RETRY_S = 0.5
+RELINK_GIVE_UP_S = 30.0
 StopReason = Literal["closed", "release", "shutdown", "lost"]
 AnalyserFactory = Callable[[str, SessionConfig], SceneAnalyser]
 
@@ -105,10 +116,16 @@ class SessionOwner:
         self.why: StopReason | None = None
         self.closing: Closing | None = None
         self._stopped = asyncio.Event()
+        self._wake = asyncio.Event()  # stop or relink: interrupts the wait for the next message
+        self._relink_until: float | None = None  # monotonic deadline while a relink is wanted
+        self._relink_at = 0.0
+        self.relinks = 0
+        self._sub: Any = None
         self._new_config: SessionConfig | None = None
         self._dirty = False
         self._saved_at = time.monotonic()
         self._mirrored: dict[str, int] = {}
+        self.drops = drops.DropTally(settings.scene_drop_summary_s, time.monotonic())
 
     # ---- control (from the manager, on the event loop) ----
 
@@ -124,23 +141,33 @@ class SessionOwner:
             self.why = why
             self.closing = closing if closing is not None else self.closing
         self._stopped.set()
+        self._wake.set()
+
+    def relink(self) -> None:
+        """The NATS link is back: re-create the RESULTS consumer from the last applied seq (soon)."""
+        self._relink_until = time.monotonic() + RELINK_GIVE_UP_S
+        self._relink_at = 0.0
+        self._wake.set()
 
     # ---- the session task ----
 
     async def run(self) -> None:
         await self._restore()
-        sub = await self._subscribe()
+        self._sub = await self._subscribe()
         try:
-            await self._read(sub)
+            await self._read()
         except Abandoned:
             log.warning("session abandoned while stopping; next owner replays", extra={"sid": self.sid})
             return
         finally:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(self.settings.publish_timeout_s):
-                    await sub.unsubscribe()
+            await self._unsubscribe(self._sub)
         with contextlib.suppress(Abandoned):
             await self._finish()
+
+    async def _unsubscribe(self, sub: Any) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.settings.publish_timeout_s):
+                await sub.unsubscribe()
 
     async def _restore(self) -> None:
         data, self.revision = await self.store.load(self.sid)
@@ -174,23 +201,85 @@ class SessionOwner:
             pending_msgs_limit=PENDING_MSGS,
         )
 
-    async def _read(self, sub: Any) -> None:
+    async def _read(self) -> None:
         while not self._stopped.is_set():
+            await self._maybe_relink()
             self._apply_config()
-            try:
-                batch = [await sub.next_msg(timeout=self._wait_s())]
-            except TimeoutError:  # nats' TimeoutError derives from it
-                batch = []
+            sub = self._sub
+            first = await self._next(sub, self._wait_s())
+            batch = [first] if first is not None else []
             while batch and len(batch) < BATCH and sub.pending_msgs > 0:
                 batch.append(await sub.next_msg(timeout=1.0))
             await self._step(batch)
+            await self._maybe_summarize()
             await self._maybe_checkpoint(force=False)
 
+    async def _next(self, sub: Any, timeout_s: float) -> Any:
+        """The next RESULTS message, or None after `timeout_s` or when woken (stop, relink).
+
+        A message taken just as the wake came is dropped with the subscription it came from:
+        the relinked consumer starts at the last applied seq + 1, so it is read again."""
+        if self._wake.is_set():
+            self._wake.clear()
+            return None
+        getter = asyncio.ensure_future(sub.next_msg(timeout=timeout_s))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({getter, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+        if not getter.done():
+            getter.cancel()
+            with contextlib.suppress(BaseException):
+                await getter
+            self._wake.clear()
+            return None
+        try:
+            return getter.result()
+        except TimeoutError:  # nats' TimeoutError derives from it
+            return None
+
+    async def _maybe_relink(self) -> None:
+        """After the link came back: a new consumer from the last applied seq, retried while JetStream
+        is not ready yet; the old one is unsubscribed only once the new one exists."""
+        now = time.monotonic()
+        if self._relink_until is None or now < self._relink_at:
+            return
+        if now > self._relink_until:
+            self._relink_until = None
+            log.warning("results consumer not re-created; its own recovery continues", extra={"sid": self.sid})
+            return
+        try:
+            new = await self._subscribe()
+        except Exception as exc:  # JetStream not back yet: try again shortly
+            self._relink_at = now + RELINK_RETRY_S
+            log.debug("results consumer not re-created yet", extra={"sid": self.sid, "error": repr(exc)})
+            return
+        old, self._sub = self._sub, new
+        self._relink_until = None
+        self.relinks += 1
+        await self._unsubscribe(old)
+        log.info("results consumer re-created", extra={"sid": self.sid, "after_seq": self.pipeline.results_seq})
+
     def _wait_s(self) -> float:
+        if self._relink_until is not None:  # a relink is waiting for JetStream: come back for it
+            return RELINK_RETRY_S
+        now = time.monotonic()
+        wait = max(TICK_S, self.settings.scene_checkpoint_interval_s / 2)
         due = self.pipeline.window.next_due_s()
-        if due is None:
-            return max(TICK_S, self.settings.scene_checkpoint_interval_s / 2)
-        return min(1.0, max(TICK_S, due - time.monotonic()))
+        if due is not None:
+            wait = min(1.0, max(TICK_S, due - now))
+        summary = self.drops.due_in_s(self.pipeline.dropped, now)
+        return wait if summary is None else max(TICK_S, min(wait, summary))
+
+    async def _maybe_summarize(self) -> None:
+        """The session's drops since the last summary, to its viewers on SCENE (workers/scene/drops.py)."""
+        summary = self.drops.take(self.pipeline.dropped, self.pipeline.results_seq, time.monotonic())
+        if summary is None:
+            return
+        msg_id = drops.msg_id(self.sid, self.pipeline.results_seq)
+        await self._put(subjects.scene(self.sid), messages.encode(summary), msg_id)
+        messages_counter().labels(drops.KIND).inc()
 
     def _apply_config(self) -> None:
         config, self._new_config = self._new_config, None

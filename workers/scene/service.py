@@ -3,7 +3,9 @@
 Start-up: connect, provision the shared streams and buckets, open the scene's own buckets
 (sw-scene-leases with the lease TTL, sw-scene for checkpoints, both bounded), start listening for
 other scene instances' heartbeats, then run the one watch of sw-sessions, the session manager and
-the heartbeat until `stop`.
+the heartbeat until `stop`. When the NATS link comes back after an outage, every owned session
+re-creates its RESULTS consumer at once (`SessionOwner.relink`) instead of waiting for the ordered
+consumer to notice.
 Shutdown: every owned session writes a final checkpoint and releases its lease (survivors take
 over at once), a last heartbeat, then NATS is drained.
 """
@@ -43,8 +45,22 @@ def leases_bucket(settings: SceneSettings) -> api.KeyValueConfig:
     )
 
 
+class Relinker:
+    """The NATS link listener: once the link is back, every owned session reads on from where it was."""
+
+    def __init__(self) -> None:
+        self.manager: SceneManager | None = None
+
+    def __call__(self, up: bool) -> None:
+        if not up or self.manager is None:
+            return
+        for held in list(self.manager.held.values()):
+            held.owner.relink()
+
+
 async def run(settings: SceneSettings, stop: asyncio.Event) -> None:
-    nc = await connect(settings, f"worker-scene-{settings.instance_id}")
+    relinker = Relinker()
+    nc = await connect(settings, f"worker-scene-{settings.instance_id}", on_link=relinker)
     try:
         js = nc.jetstream()
         await provision(js, settings)
@@ -67,6 +83,7 @@ async def run(settings: SceneSettings, stop: asyncio.Event) -> None:
             stats,
             ttl_s,
         )
+        relinker.manager = manager
         serve_metrics(settings.metrics_port)
         log.info("scene worker ready", extra={"lease_ttl_s": ttl_s})
         async with asyncio.TaskGroup() as tg:

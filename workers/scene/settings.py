@@ -49,6 +49,9 @@ class SceneSettings(CommonSettings, HeartbeatSettings):
         6.0, gt=0, le=600, description="A scene instance without a heartbeat this long no longer counts for the share."
     )
     publish_timeout_s: float = Field(5.0, gt=0, le=60, description="Wait for one PubAck of SCENE or EVENTS.")
+    scene_drop_summary_s: float = Field(
+        5.0, ge=0, le=3600, description="Seconds between a session's `drops` messages to viewers (0: none)."
+    )
     track_lost_s: float = Field(
         2.0, gt=0, le=60, description="How long a track survives without a matching detection (ByteTrack buffer)."
     )
