@@ -10,21 +10,17 @@ result instead of crashing.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import msgpack
 
+from shared.boxes import Box
+from shared.clock import now_ns
 from shared.errors import EnvelopeError, ErrorCode
 
 VERSION = 1
 MAX_ENVELOPE_BYTES = 64 * 1024 * 1024
-
-
-def now_ns() -> int:
-    """Wall-clock nanoseconds: comparable across processes on synced hosts."""
-    return time.time_ns()
 
 
 def _unpack(data: bytes) -> dict[str, Any]:
@@ -113,37 +109,10 @@ class Frame(Envelope):
 
 
 @dataclass(slots=True)
-class Box:
-    """A detection with corners normalised to 0..1 of the frame."""
+class Result(Envelope):
+    """The fields every worker result shares (DESIGN §3): which frame, when, by which worker and model,
+    at what frame size. Subclasses add their payload after these, so the wire order stays the same."""
 
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    score: float
-    class_id: int
-    label: str
-
-    def to_list(self) -> list[Any]:
-        return [self.x1, self.y1, self.x2, self.y2, self.score, self.class_id, self.label]
-
-    @classmethod
-    def from_list(cls, raw: Any) -> Box:
-        if not isinstance(raw, list) or len(raw) != 7:
-            raise EnvelopeError("detections: box must be a 7-item list")
-        x1, y1, x2, y2, score, class_id, label = raw
-        if not all(isinstance(v, (int, float)) for v in (x1, y1, x2, y2, score)):
-            raise EnvelopeError("detections: box coordinates must be numbers")
-        if not isinstance(class_id, int) or not isinstance(label, str):
-            raise EnvelopeError("detections: bad class_id or label")
-        return cls(float(x1), float(y1), float(x2), float(y2), float(score), class_id, label)
-
-
-@dataclass(slots=True)
-class Detections(Envelope):
-    """Detector output on `sw.results.<sid>.det`."""
-
-    KIND: ClassVar[str] = "detections"
     sid: str
     seq: int
     captured_at_ns: int
@@ -153,12 +122,19 @@ class Detections(Envelope):
     model: str
     width: int
     height: int
+
+
+@dataclass(slots=True)
+class Detections(Result):
+    """Detector output on `sw.results.<sid>.det`."""
+
+    KIND: ClassVar[str] = "detections"
     boxes: list[Box] = field(default_factory=list)
     frame_id: str | None = None
     ingested_at_ns: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        body = Envelope.to_dict(self)
+        body = Result.to_dict(self)
         body["boxes"] = [b.to_list() for b in self.boxes]
         return body
 
@@ -173,19 +149,10 @@ class Detections(Envelope):
 
 
 @dataclass(slots=True)
-class DepthMap(Envelope):
+class DepthMap(Result):
     """Depth output on `sw.results.<sid>.depth`: a small float16 grid, row-major."""
 
     KIND: ClassVar[str] = "depth"
-    sid: str
-    seq: int
-    captured_at_ns: int
-    started_at_ns: int
-    finished_at_ns: int
-    worker: str
-    model: str
-    width: int
-    height: int
     grid: bytes
     grid_w: int
     grid_h: int
