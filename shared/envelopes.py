@@ -10,6 +10,7 @@ result instead of crashing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -52,38 +53,105 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _checked_fields(cls: type[Envelope], body: dict[str, Any]) -> dict[str, Any]:
-    """The dataclass fields of `cls` from `body`, each checked for presence and type."""
-    kwargs: dict[str, Any] = {}
+def _decoded_boxes(raw: Any) -> list[Box]:
+    if not isinstance(raw, list):
+        raise EnvelopeError("detections: boxes must be a list")
+    return [Box.from_list(b) for b in raw]
+
+
+def _encoded_boxes(boxes: list[Box]) -> list[list[Any]]:
+    return [b.to_list() for b in boxes]
+
+
+# Fields whose wire form is not their Python form, by annotation: (encode, decode).
+_CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "list[Box]": (_encoded_boxes, _decoded_boxes),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldSpec:
+    """What encoding and decoding need of one envelope field, worked out once per class."""
+
+    name: str
+    required: bool
+    allowed: tuple[type, ...] | None  # None: not type-checked here
+    encode: Callable[[Any], Any] | None
+    decode: Callable[[Any], Any] | None
+
+
+_SPECS: dict[type, tuple[_FieldSpec, ...]] = {}
+
+
+def _specs(cls: type[Envelope]) -> tuple[_FieldSpec, ...]:
+    cached = _SPECS.get(cls)
+    if cached is None:
+        cached = _SPECS[cls] = _field_specs(cls)
+    return cached
+
+
+def _field_specs(cls: type[Envelope]) -> tuple[_FieldSpec, ...]:
+    specs = []
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name not in body:
-            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+        codec = _CODECS.get(str(f.type))
+        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        specs.append(
+            _FieldSpec(
+                f.name,
+                not has_default,
+                _PY_TYPES.get(str(f.type)),
+                codec[0] if codec is not None else None,
+                codec[1] if codec is not None else None,
+            )
+        )
+    return tuple(specs)
+
+
+def _checked_fields(cls: type[Envelope], body: dict[str, Any]) -> dict[str, Any]:
+    """The dataclass fields of `cls` from `body`, each checked for presence and type, decoded."""
+    kwargs: dict[str, Any] = {}
+    for spec in _specs(cls):
+        if spec.name not in body:
+            if not spec.required:
                 continue
-            raise EnvelopeError(f"{cls.KIND}: missing field {f.name!r}")
-        value = body[f.name]
-        allowed = _PY_TYPES.get(str(f.type))
+            raise EnvelopeError(f"{cls.KIND}: missing field {spec.name!r}")
+        value = body[spec.name]
+        allowed = spec.allowed
         wrong_bool = isinstance(value, bool) and bool not in (allowed or (bool,))
         if allowed is not None and (not isinstance(value, allowed) or wrong_bool):
-            raise EnvelopeError(f"{cls.KIND}: field {f.name!r} has type {type(value).__name__}")
-        kwargs[f.name] = value
+            raise EnvelopeError(f"{cls.KIND}: field {spec.name!r} has type {type(value).__name__}")
+        kwargs[spec.name] = spec.decode(value) if spec.decode is not None else value
     return kwargs
 
 
+def _wire_fields(envelope: Envelope) -> dict[str, Any]:
+    body: dict[str, Any] = {"v": VERSION}
+    for spec in _specs(type(envelope)):
+        value = getattr(envelope, spec.name)
+        body[spec.name] = spec.encode(value) if spec.encode is not None else value
+    return body
+
+
 class Envelope:
-    """Shared encode/decode for the dataclass envelopes below."""
+    """Shared encode/decode for the dataclass envelopes below: one field walk each way (types checked,
+    `_CODECS` applied), then the envelope's own cross-field rules (`check`)."""
 
     KIND: ClassVar[str]
 
     def to_dict(self) -> dict[str, Any]:
-        body = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
-        return {"v": VERSION, **body}
+        return _wire_fields(self)
 
     def to_bytes(self) -> bytes:
         return msgpack.packb(self.to_dict(), use_bin_type=True)
 
+    def check(self) -> None:
+        """Rules across fields, for a decoded envelope; raises `EnvelopeError`."""
+
     @classmethod
     def from_dict(cls, body: dict[str, Any]) -> Self:
-        return cls(**_checked_fields(cls, body))
+        parsed = cls(**_checked_fields(cls, body))
+        parsed.check()
+        return parsed
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
@@ -133,20 +201,6 @@ class Detections(Result):
     frame_id: str | None = None
     ingested_at_ns: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        body = Result.to_dict(self)
-        body["boxes"] = [b.to_list() for b in self.boxes]
-        return body
-
-    @classmethod
-    def from_dict(cls, body: dict[str, Any]) -> Self:
-        raw_boxes = body.get("boxes", [])
-        if not isinstance(raw_boxes, list):
-            raise EnvelopeError("detections: boxes must be a list")
-        kwargs = _checked_fields(cls, {**body, "boxes": []})
-        kwargs["boxes"] = [Box.from_list(b) for b in raw_boxes]
-        return cls(**kwargs)
-
 
 @dataclass(slots=True)
 class DepthMap(Result):
@@ -159,12 +213,9 @@ class DepthMap(Result):
     larger_is_farther: bool
     frame_id: str | None = None
 
-    @classmethod
-    def from_dict(cls, body: dict[str, Any]) -> Self:
-        parsed = cls(**_checked_fields(cls, body))
-        if parsed.grid_w <= 0 or parsed.grid_h <= 0 or len(parsed.grid) != 2 * parsed.grid_w * parsed.grid_h:
+    def check(self) -> None:
+        if self.grid_w <= 0 or self.grid_h <= 0 or len(self.grid) != 2 * self.grid_w * self.grid_h:
             raise EnvelopeError("depth: grid size does not match grid_w x grid_h float16")
-        return parsed
 
 
 @dataclass(slots=True)

@@ -82,6 +82,11 @@ def test_bad_box_is_refused() -> None:
     det = Detections("s1", 3, 10, 11, 12, "w1", "m", 640, 480).to_dict() | {"boxes": [[0.1, 0.2]]}
     with pytest.raises(EnvelopeError, match="box"):
         Detections.from_bytes(msgpack.packb(det, use_bin_type=True))
+    det["boxes"] = {"x1": 0.1}
+    with pytest.raises(EnvelopeError, match="boxes must be a list"):
+        Detections.from_bytes(msgpack.packb(det, use_bin_type=True))
+    del det["boxes"]
+    assert Detections.from_bytes(msgpack.packb(det, use_bin_type=True)).boxes == []  # optional: no boxes
 
 
 # Bodies as written before `Box` moved to shared/boxes.py and the result fields to `Result`:
