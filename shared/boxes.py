@@ -53,8 +53,8 @@ class Box:
 
     def anchor(self, anchor: Anchor) -> tuple[float, float]:
         """The point that stands for the object: the middle of its bottom edge, or its centre."""
-        x, y = self.center
-        return (x, self.y2) if anchor == "bottom_center" else (x, y)
+        x = (self.x1 + self.x2) / 2
+        return (x, self.y2) if anchor == "bottom_center" else (x, (self.y1 + self.y2) / 2)
 
     def area(self) -> float:
         return max(0.0, self.width) * max(0.0, self.height)
@@ -75,7 +75,7 @@ class Box:
         cls, corners: Sequence[float], width: int, height: int, score: float = 0.0, class_id: int = -1, label: str = ""
     ) -> Box:
         """A box from pixel corners `[x1, y1, x2, y2]` of a `width` x `height` frame."""
-        x1, y1, x2, y2 = (float(v) for v in corners[:4])
+        x1, y1, x2, y2 = corners[:4]
         return cls(x1 / width, y1 / height, x2 / width, y2 / height, score, class_id, label)
 
     # ---- wire form: the 7-item list of the detections envelope (DESIGN §3) ----

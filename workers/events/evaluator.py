@@ -87,7 +87,7 @@ class Track:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sighting:
     """One tracked detection of a message: its box, and the message's own entry for event bodies."""
 
@@ -108,7 +108,7 @@ class Frame:
     sightings: list[Sighting]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Seen:
     """One track in one frame, as the zone and line rules see it."""
 
@@ -366,15 +366,10 @@ def _trackable(det: Any) -> bool:
 def _sighting(det: Mapping[str, Any], width: int, height: int) -> Sighting:
     """A trackable entry of the client message, its pixel `bbox` read back into a normalised `Box`."""
     score, class_id = det.get("confidence"), det.get("class_id")
-    box = Box.from_pixels(
-        det["bbox"],
-        width,
-        height,
-        score=float(score) if isinstance(score, int | float) else 0.0,
-        class_id=class_id if isinstance(class_id, int) else -1,
-        label=str(det.get("label", "")),
-    )
-    return Sighting(int(det["track_id"]), box, det)
+    score = score if type(score) is float else 0.0  # the rules never read it; keep it only when well-formed
+    class_id = class_id if type(class_id) is int else -1
+    box = Box.from_pixels(det["bbox"], width, height, score, class_id, str(det.get("label", "")))
+    return Sighting(det["track_id"], box, det)
 
 
 def _dwell(ns: int) -> dict[str, float]:
