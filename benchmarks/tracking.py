@@ -40,6 +40,7 @@ from trackers.eval import (
     compute_identity_metrics,
 )
 
+from shared.clock import s_to_ns
 from shared.envelopes import Box
 from workers.engine import Engine
 from workers.models.registry import resolve, spec_of
@@ -260,12 +261,10 @@ def run_greedy(dets: list[list[Box]]) -> list[Tracked]:
 
 def run_bytetrack(dets: list[list[Box]]) -> list[Tracked]:
     defaults = SceneSettings()
-    tracker = SceneTracker(TrackerParams(THRESHOLD, defaults.track_lost_s, defaults.track_min_iou))
+    tracker = SceneTracker(TrackerParams(THRESHOLD, s_to_ns(defaults.track_lost_s), defaults.track_min_iou))
     out = []
     for t, boxes in enumerate(dets):
-        ids = tracker.update(
-            [(b.x1, b.y1, b.x2, b.y2) for b in boxes], [b.score for b in boxes], [b.class_id for b in boxes], t / FPS
-        )
+        ids = tracker.update(boxes, s_to_ns(t / FPS))
         out.append([(i, _px(b)) for i, b in zip(ids, boxes, strict=True) if i is not None and b.score >= THRESHOLD])
     return out
 

@@ -10,22 +10,19 @@ result instead of crashing.
 from __future__ import annotations
 
 import dataclasses
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import msgpack
 
+from shared.boxes import Box
+from shared.clock import now_ns
 from shared.errors import EnvelopeError, ErrorCode
 from shared.telemetry import DropCounts, drop_counts
 
 VERSION = 1
 MAX_ENVELOPE_BYTES = 64 * 1024 * 1024
-
-
-def now_ns() -> int:
-    """Wall-clock nanoseconds: comparable across processes on synced hosts."""
-    return time.time_ns()
 
 
 def _unpack(data: bytes) -> dict[str, Any]:
@@ -57,38 +54,105 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _checked_fields(cls: type[Envelope], body: dict[str, Any]) -> dict[str, Any]:
-    """The dataclass fields of `cls` from `body`, each checked for presence and type."""
-    kwargs: dict[str, Any] = {}
+def _decoded_boxes(raw: Any) -> list[Box]:
+    if not isinstance(raw, list):
+        raise EnvelopeError("detections: boxes must be a list")
+    return [Box.from_list(b) for b in raw]
+
+
+def _encoded_boxes(boxes: list[Box]) -> list[list[Any]]:
+    return [b.to_list() for b in boxes]
+
+
+# Fields whose wire form is not their Python form, by annotation: (encode, decode).
+_CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "list[Box]": (_encoded_boxes, _decoded_boxes),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldSpec:
+    """What encoding and decoding need of one envelope field, worked out once per class."""
+
+    name: str
+    required: bool
+    allowed: tuple[type, ...] | None  # None: not type-checked here
+    encode: Callable[[Any], Any] | None
+    decode: Callable[[Any], Any] | None
+
+
+_SPECS: dict[type, tuple[_FieldSpec, ...]] = {}
+
+
+def _specs(cls: type[Envelope]) -> tuple[_FieldSpec, ...]:
+    cached = _SPECS.get(cls)
+    if cached is None:
+        cached = _SPECS[cls] = _field_specs(cls)
+    return cached
+
+
+def _field_specs(cls: type[Envelope]) -> tuple[_FieldSpec, ...]:
+    specs = []
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name not in body:
-            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+        codec = _CODECS.get(str(f.type))
+        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        specs.append(
+            _FieldSpec(
+                f.name,
+                not has_default,
+                _PY_TYPES.get(str(f.type)),
+                codec[0] if codec is not None else None,
+                codec[1] if codec is not None else None,
+            )
+        )
+    return tuple(specs)
+
+
+def _checked_fields(cls: type[Envelope], body: dict[str, Any]) -> dict[str, Any]:
+    """The dataclass fields of `cls` from `body`, each checked for presence and type, decoded."""
+    kwargs: dict[str, Any] = {}
+    for spec in _specs(cls):
+        if spec.name not in body:
+            if not spec.required:
                 continue
-            raise EnvelopeError(f"{cls.KIND}: missing field {f.name!r}")
-        value = body[f.name]
-        allowed = _PY_TYPES.get(str(f.type))
+            raise EnvelopeError(f"{cls.KIND}: missing field {spec.name!r}")
+        value = body[spec.name]
+        allowed = spec.allowed
         wrong_bool = isinstance(value, bool) and bool not in (allowed or (bool,))
         if allowed is not None and (not isinstance(value, allowed) or wrong_bool):
-            raise EnvelopeError(f"{cls.KIND}: field {f.name!r} has type {type(value).__name__}")
-        kwargs[f.name] = value
+            raise EnvelopeError(f"{cls.KIND}: field {spec.name!r} has type {type(value).__name__}")
+        kwargs[spec.name] = spec.decode(value) if spec.decode is not None else value
     return kwargs
 
 
+def _wire_fields(envelope: Envelope) -> dict[str, Any]:
+    body: dict[str, Any] = {"v": VERSION}
+    for spec in _specs(type(envelope)):
+        value = getattr(envelope, spec.name)
+        body[spec.name] = spec.encode(value) if spec.encode is not None else value
+    return body
+
+
 class Envelope:
-    """Shared encode/decode for the dataclass envelopes below."""
+    """Shared encode/decode for the dataclass envelopes below: one field walk each way (types checked,
+    `_CODECS` applied), then the envelope's own cross-field rules (`check`)."""
 
     KIND: ClassVar[str]
 
     def to_dict(self) -> dict[str, Any]:
-        body = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
-        return {"v": VERSION, **body}
+        return _wire_fields(self)
 
     def to_bytes(self) -> bytes:
         return msgpack.packb(self.to_dict(), use_bin_type=True)
 
+    def check(self) -> None:
+        """Rules across fields, for a decoded envelope; raises `EnvelopeError`."""
+
     @classmethod
     def from_dict(cls, body: dict[str, Any]) -> Self:
-        return cls(**_checked_fields(cls, body))
+        parsed = cls(**_checked_fields(cls, body))
+        parsed.check()
+        return parsed
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
@@ -114,37 +178,10 @@ class Frame(Envelope):
 
 
 @dataclass(slots=True)
-class Box:
-    """A detection with corners normalised to 0..1 of the frame."""
+class Result(Envelope):
+    """The fields every worker result shares (DESIGN §3): which frame, when, by which worker and model,
+    at what frame size. Subclasses add their payload after these, so the wire order stays the same."""
 
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    score: float
-    class_id: int
-    label: str
-
-    def to_list(self) -> list[Any]:
-        return [self.x1, self.y1, self.x2, self.y2, self.score, self.class_id, self.label]
-
-    @classmethod
-    def from_list(cls, raw: Any) -> Box:
-        if not isinstance(raw, list) or len(raw) != 7:
-            raise EnvelopeError("detections: box must be a 7-item list")
-        x1, y1, x2, y2, score, class_id, label = raw
-        if not all(isinstance(v, (int, float)) for v in (x1, y1, x2, y2, score)):
-            raise EnvelopeError("detections: box coordinates must be numbers")
-        if not isinstance(class_id, int) or not isinstance(label, str):
-            raise EnvelopeError("detections: bad class_id or label")
-        return cls(float(x1), float(y1), float(x2), float(y2), float(score), class_id, label)
-
-
-@dataclass(slots=True)
-class Detections(Envelope):
-    """Detector output on `sw.results.<sid>.det`."""
-
-    KIND: ClassVar[str] = "detections"
     sid: str
     seq: int
     captured_at_ns: int
@@ -154,51 +191,32 @@ class Detections(Envelope):
     model: str
     width: int
     height: int
+
+
+@dataclass(slots=True)
+class Detections(Result):
+    """Detector output on `sw.results.<sid>.det`."""
+
+    KIND: ClassVar[str] = "detections"
     boxes: list[Box] = field(default_factory=list)
     frame_id: str | None = None
     ingested_at_ns: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        body = Envelope.to_dict(self)
-        body["boxes"] = [b.to_list() for b in self.boxes]
-        return body
-
-    @classmethod
-    def from_dict(cls, body: dict[str, Any]) -> Self:
-        raw_boxes = body.get("boxes", [])
-        if not isinstance(raw_boxes, list):
-            raise EnvelopeError("detections: boxes must be a list")
-        kwargs = _checked_fields(cls, {**body, "boxes": []})
-        kwargs["boxes"] = [Box.from_list(b) for b in raw_boxes]
-        return cls(**kwargs)
-
 
 @dataclass(slots=True)
-class DepthMap(Envelope):
+class DepthMap(Result):
     """Depth output on `sw.results.<sid>.depth`: a small float16 grid, row-major."""
 
     KIND: ClassVar[str] = "depth"
-    sid: str
-    seq: int
-    captured_at_ns: int
-    started_at_ns: int
-    finished_at_ns: int
-    worker: str
-    model: str
-    width: int
-    height: int
     grid: bytes
     grid_w: int
     grid_h: int
     larger_is_farther: bool
     frame_id: str | None = None
 
-    @classmethod
-    def from_dict(cls, body: dict[str, Any]) -> Self:
-        parsed = cls(**_checked_fields(cls, body))
-        if parsed.grid_w <= 0 or parsed.grid_h <= 0 or len(parsed.grid) != 2 * parsed.grid_w * parsed.grid_h:
+    def check(self) -> None:
+        if self.grid_w <= 0 or self.grid_h <= 0 or len(self.grid) != 2 * self.grid_w * self.grid_h:
             raise EnvelopeError("depth: grid size does not match grid_w x grid_h float16")
-        return parsed
 
 
 @dataclass(slots=True)

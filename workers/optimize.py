@@ -133,19 +133,12 @@ def speed(fp: Path, int8: Path, spec: ModelSpec, images: Sequence[Path], n: int)
     )
 
 
-def iou(a: Box, b: Box) -> float:
-    w = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
-    h = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
-    union = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - w * h
-    return w * h / union if union > 0 else 0.0
-
-
 def matches(reference: list[Box], other: list[Box]) -> int:
     """Greedy one-to-one matching, highest reference score first: same class and IoU >= 0.5."""
     free = list(other)
     count = 0
     for box in sorted(reference, key=lambda b: -b.score):
-        candidates = [(iou(box, o), i) for i, o in enumerate(free) if o.class_id == box.class_id]
+        candidates = [(box.iou(o), i) for i, o in enumerate(free) if o.class_id == box.class_id]
         best = max(candidates, default=(0.0, -1))
         if best[0] >= MATCH_IOU:
             free.pop(best[1])

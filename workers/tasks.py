@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from shared.envelopes import Box, DepthMap, Detections, Envelope, Frame, now_ns
+from shared.boxes import Box
+from shared.envelopes import DepthMap, Detections, Envelope, Frame, now_ns
 from shared.images import jpeg_size
 from workers import yolo
 from workers.depthmap import depth_grid

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from shared.envelopes import Box
+from shared import boxes
+from shared.boxes import Box
 from workers.preprocess import Geometry
 
 YOLOX_STRIDES = (8, 16, 32)
@@ -31,7 +32,8 @@ YOLOX_STRIDES = (8, 16, 32)
 
 @dataclass(frozen=True, slots=True)
 class Candidates:
-    """Boxes in model-input pixels (`cx, cy, w, h`), one best class each."""
+    """The decoders' rows before NMS, as arrays (not yet boxes): centres and sizes in model-input
+    pixels (`cx, cy, w, h`), one best class each. `to_boxes` turns the survivors into `Box`es."""
 
     cxcywh: np.ndarray  # (K, 4) float32
     score: np.ndarray  # (K,) float32
@@ -125,10 +127,4 @@ def to_boxes(c: Candidates, geometry: Geometry, labels: Sequence[str]) -> list[B
     xyxy = np.concatenate((c.cxcywh[:, :2] - half, c.cxcywh[:, :2] + half), axis=1)
     xyxy[:, 0::2] = (xyxy[:, 0::2] - geometry.pad_x) / (geometry.ratio_x * geometry.width)
     xyxy[:, 1::2] = (xyxy[:, 1::2] - geometry.pad_y) / (geometry.ratio_y * geometry.height)
-    xyxy = np.clip(np.nan_to_num(xyxy), 0.0, 1.0)
-    boxes = []
-    for (x1, y1, x2, y2), score, cid in zip(xyxy.tolist(), c.score.tolist(), c.class_id.tolist(), strict=True):
-        if x2 > x1 and y2 > y1:
-            label = labels[cid] if 0 <= cid < len(labels) else str(cid)
-            boxes.append(Box(x1, y1, x2, y2, score, cid, label))
-    return boxes
+    return boxes.from_arrays(np.clip(np.nan_to_num(xyxy), 0.0, 1.0), c.score, c.class_id, labels)

@@ -101,3 +101,36 @@ def test_bad_box_is_refused() -> None:
     det = Detections("s1", 3, 10, 11, 12, "w1", "m", 640, 480).to_dict() | {"boxes": [[0.1, 0.2]]}
     with pytest.raises(EnvelopeError, match="box"):
         Detections.from_bytes(msgpack.packb(det, use_bin_type=True))
+    det["boxes"] = {"x1": 0.1}
+    with pytest.raises(EnvelopeError, match="boxes must be a list"):
+        Detections.from_bytes(msgpack.packb(det, use_bin_type=True))
+    del det["boxes"]
+    assert Detections.from_bytes(msgpack.packb(det, use_bin_type=True)).boxes == []  # optional: no boxes
+
+
+# Bodies as written before `Box` moved to shared/boxes.py and the result fields to `Result`:
+# the wire form must stay byte for byte what other versions of the services read.
+DETECTIONS_V1 = (
+    "8da17601a3736964a27331a373657103ae63617074757265645f61745f6e730aad737461727465645f61745f6e730b"
+    "ae66696e69736865645f61745f6e730ca6776f726b6572a27731a56d6f64656caa796f6c6f785f6e616e6fa5776964"
+    "7468cd0280a6686569676874cd01e0a5626f7865739197cb3fb999999999999acb3fc999999999999acb3fd3333333"
+    "333333cb3fd999999999999acb3feccccccccccccd0ba973746f70207369676ea86672616d655f6964a166ae696e67"
+    "65737465645f61745f6e7305"
+)
+DEPTH_V1 = (
+    "8fa17601a3736964a27331a373657103ae63617074757265645f61745f6e730aad737461727465645f61745f6e730b"
+    "ae66696e69736865645f61745f6e730ca6776f726b6572a27731a56d6f64656caa796f6c6f785f6e616e6fa5776964"
+    "7468cd0280a6686569676874cd01e0a467726964c418000000000000000000000000000000000000000000000000a6"
+    "677269645f7704a6677269645f6803b16c61726765725f69735f66617274686572c3a86672616d655f6964a166"
+)
+RESULT_FIELDS = ("s1", 3, 10, 11, 12, "w1", "yolox_nano", 640, 480)
+
+
+def test_result_envelopes_keep_their_wire_bytes() -> None:
+    box = Box(0.1, 0.2, 0.3, 0.4, 0.9, 11, "stop sign")
+    det = Detections(*RESULT_FIELDS, [box], frame_id="f", ingested_at_ns=5)
+    assert det.to_bytes().hex() == DETECTIONS_V1
+    assert Detections.from_bytes(bytes.fromhex(DETECTIONS_V1)) == det
+    depth = DepthMap(*RESULT_FIELDS, b"\0" * 24, 4, 3, True, "f")
+    assert depth.to_bytes().hex() == DEPTH_V1
+    assert DepthMap.from_bytes(bytes.fromhex(DEPTH_V1)) == depth

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from shared.boxes import Box
 from shared.envelopes import DepthMap, Detections, Frame, now_ns
 from shared.errors import ErrorCode
 from shared.images import InvalidImage
@@ -21,14 +22,7 @@ from workers.tasks import DepthTask, DetectorTask, Prepared
 
 # The stop sign of 000000000724.jpg (375x500), read off the photo: the red octagon spans about
 # x 120..255 px and y 72..225 px.
-STOP_SIGN_BOX = (120 / 375, 72 / 500, 255 / 375, 225 / 500)
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union
+STOP_SIGN_BOX = Box.from_pixels((120, 72, 255, 225), 375, 500, label="stop sign")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +59,7 @@ async def test_stop_sign_is_detected_with_its_box(detector: tuple[DetectorTask, 
     assert result.captured_at_ns <= result.started_at_ns <= result.finished_at_ns
     best = max(result.boxes, key=lambda b: b.score)
     assert best.label == "stop sign" and best.class_id == 11 and best.score > 0.8
-    assert iou((best.x1, best.y1, best.x2, best.y2), STOP_SIGN_BOX) > 0.85
+    assert best.iou(STOP_SIGN_BOX) > 0.85
 
 
 async def test_living_room_objects_are_found(detector: tuple[DetectorTask, Engine], coco_dir: Path) -> None:

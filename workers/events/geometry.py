@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
 
 import cv2
 import numpy as np
 
-Anchor = Literal["bottom_center", "center"]
+from shared.boxes import Anchor, Box
+
 BAND_OF_DIAGONAL = 0.01  # the dead band: 1 % of the frame diagonal (7.3 px at 640x360)
 
 
-def anchor_point(bbox: Sequence[float], anchor: Anchor) -> tuple[float, float]:
-    """The point of a pixel box `[x1, y1, x2, y2]` that counts."""
-    x1, y1, x2, y2 = bbox[:4]
-    x = (x1 + x2) / 2
-    return (x, y2) if anchor == "bottom_center" else (x, (y1 + y2) / 2)
+def anchor_px(box: Box, anchor: Anchor, width: int, height: int) -> tuple[float, float]:
+    """The point of the box that counts, in pixels of a `width` x `height` frame."""
+    x, y = box.anchor(anchor)
+    return (x * width, y * height)
 
 
 def band_px(width: int, height: int) -> float:

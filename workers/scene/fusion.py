@@ -18,7 +18,7 @@ from geometry wherever we can get them:
 Otherwise `distance_m` is None and `distance_source` is "none".
 
 Everything here is pure and cheap (numpy on a grid of about 80x56); the scene
-stage calls it off the event loop, with the detection's capture time as `now_s`
+stage calls it off the event loop, with the detection's capture time as `now_ns`
 so that a replay after failover fuses exactly as the first pass did. Error
 bounds are in the project README. (Moved here from the gateway: the scale is
 per-session state that depends on frame order, so it has one owner.)
@@ -27,16 +27,18 @@ per-session state that depends on frame order, so it has one owner.)
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from shared.boxes import Box
+from shared.clock import NS_PER_S, s_to_ns
 from shared.envelopes import DepthMap
 from shared.sessions import Calibration
 
 DistanceSource = Literal["size_prior", "depth_scaled", "calibration", "none"]
-NormBox = tuple[float, float, float, float]
 
 # Typical full height in metres of objects seen upright (adult person, passenger car, ...).
 SIZE_PRIORS_M: dict[str, float] = {
@@ -87,25 +89,25 @@ def focal_px(width_px: int, hfov_deg: float) -> float:
     return (width_px / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
 
 
-def is_cut_off(box: NormBox, margin: float = EDGE_MARGIN) -> bool:
+def is_cut_off(box: Box, margin: float = EDGE_MARGIN) -> bool:
     """True when the frame cuts the box vertically, so its pixel height understates the object."""
-    return box[1] <= margin or box[3] >= 1.0 - margin
+    return box.y1 <= margin or box.y2 >= 1.0 - margin
 
 
-def prior_distance(label: str, box: NormBox, height_px: int, f_px: float) -> float | None:
+def prior_distance(box: Box, height_px: int, f_px: float) -> float | None:
     """`f_px * H_class / h_box_px` for classes with a size prior and whole boxes; else None."""
-    prior = SIZE_PRIORS_M.get(label)
-    box_h_px = (box[3] - box[1]) * height_px
+    prior = SIZE_PRIORS_M.get(box.label)
+    box_h_px = box.height * height_px
     if prior is None or box_h_px < 2.0 or is_cut_off(box):
         return None
     return f_px * prior / box_h_px
 
 
-def box_depth_raw(grid: DepthGrid, box: NormBox, fraction: float = CENTRAL_FRACTION) -> float | None:
+def box_depth_raw(grid: DepthGrid, box: Box, fraction: float = CENTRAL_FRACTION) -> float | None:
     """Median raw depth over the central `fraction` of the box (at least one grid cell)."""
     gh, gw = grid.values.shape
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    hw, hh = (box[2] - box[0]) * fraction / 2, (box[3] - box[1]) * fraction / 2
+    cx, cy = box.center
+    hw, hh = box.width * fraction / 2, box.height * fraction / 2
     x0, x1 = _cells(cx - hw, cx + hw, gw)
     y0, y1 = _cells(cy - hh, cy + hh, gh)
     patch = grid.values[y0:y1, x0:x1]
@@ -140,37 +142,42 @@ def distance_proxy(raw: float, larger_is_farther: bool) -> float | None:
 class ScaleEstimator:
     """Per-session metres-per-proxy-unit, smoothed in log space, forgotten when stale."""
 
-    def __init__(self, alpha: float = 0.3, max_age_s: float = 30.0) -> None:
+    def __init__(self, alpha: float = 0.3, max_age_ns: int = 30 * NS_PER_S) -> None:
         self.alpha = alpha
-        self.max_age_s = max_age_s
+        self.max_age_ns = max_age_ns
         self._log_scale: float | None = None
-        self._updated_at = -math.inf
+        self._updated_at_ns: int | None = None
 
-    def state(self) -> dict[str, float | None]:
+    def state(self) -> dict[str, float | int | None]:
         """The smoothed scale and when it was last fitted, for the session checkpoint."""
-        return {"log_scale": self._log_scale, "updated_at": None if math.isinf(self._updated_at) else self._updated_at}
+        return {"log_scale": self._log_scale, "updated_at_ns": self._updated_at_ns}
 
-    def restore(self, state: dict[str, float | None]) -> None:
-        log_scale, updated_at = state.get("log_scale"), state.get("updated_at")
+    def restore(self, state: Mapping[str, float | int | None]) -> None:
+        """From `state()`, or from a checkpoint written before times were nanoseconds (`updated_at`, seconds)."""
+        log_scale, updated_at_ns = state.get("log_scale"), state.get("updated_at_ns")
         self._log_scale = float(log_scale) if log_scale is not None else None
-        self._updated_at = float(updated_at) if updated_at is not None else -math.inf
+        if updated_at_ns is None and (updated_at_s := state.get("updated_at")) is not None:
+            updated_at_ns = s_to_ns(updated_at_s)
+        self._updated_at_ns = int(updated_at_ns) if updated_at_ns is not None else None
 
-    def update(self, ratios: list[float], now_s: float) -> None:
+    def update(self, ratios: list[float], now_ns: int) -> None:
         usable = [r for r in ratios if r > 0 and math.isfinite(r)]
         if not usable:
             return
         frame_log = math.log(float(np.median(usable)))
-        stale = now_s - self._updated_at > self.max_age_s
-        if self._log_scale is None or stale:
+        if self._log_scale is None or self._stale(now_ns):
             self._log_scale = frame_log
         else:
             self._log_scale = (1 - self.alpha) * self._log_scale + self.alpha * frame_log
-        self._updated_at = now_s
+        self._updated_at_ns = now_ns
 
-    def scale(self, now_s: float) -> float | None:
-        if self._log_scale is None or now_s - self._updated_at > self.max_age_s:
+    def scale(self, now_ns: int) -> float | None:
+        if self._log_scale is None or self._stale(now_ns):
             return None
         return math.exp(self._log_scale)
+
+    def _stale(self, now_ns: int) -> bool:
+        return self._updated_at_ns is None or now_ns - self._updated_at_ns > self.max_age_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,20 +191,15 @@ class Camera:
 
 
 def fuse_frame(
-    labels: list[str],
-    boxes: list[NormBox],
-    camera: Camera,
-    grid: DepthGrid | None,
-    scale: ScaleEstimator,
-    now_s: float,
+    boxes: list[Box], camera: Camera, grid: DepthGrid | None, scale: ScaleEstimator, now_ns: int
 ) -> list[ObjectDistance]:
     """Distances for every object of one frame; updates the session scale from the size-prior objects."""
     f_px = focal_px(camera.width, camera.hfov_deg)
     raws = [box_depth_raw(grid, b) if grid is not None else None for b in boxes]
-    priors = [prior_distance(label, b, camera.height, f_px) for label, b in zip(labels, boxes, strict=True)]
+    priors = [prior_distance(b, camera.height, f_px) for b in boxes]
     if grid is not None:
-        scale.update(_ratios(priors, raws, grid.larger_is_farther), now_s)
-    current_scale = scale.scale(now_s)
+        scale.update(_ratios(priors, raws, grid.larger_is_farther), now_ns)
+    current_scale = scale.scale(now_ns)
     out = []
     for raw, prior in zip(raws, priors, strict=True):
         rel = depth_rel(grid, raw) if grid is not None and raw is not None else None

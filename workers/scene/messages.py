@@ -3,6 +3,8 @@
 The SCENE body is the UTF-8 JSON of exactly what a viewer receives; the gateway forwards the
 bytes. Same shape as the gateway built before the scene stage existed (moved from
 gateway/results.py): `detection_result` with pixels, track ids and distances, or `error`.
+This is the edge of the box and of time: normalised `Box`es become pixel `bbox`es here,
+nanoseconds become the clients' seconds (`timestamp`) and milliseconds (`*_ms`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.envelopes import Box, Detections, ErrorResult, now_ns
+from shared.boxes import Box
+from shared.clock import now_ns, ns_to_ms, ns_to_s
+from shared.envelopes import Detections, ErrorResult
 from workers.scene.fusion import ObjectDistance
 
 
@@ -20,7 +24,7 @@ def error_message(err: ErrorResult) -> dict[str, Any]:
         "error": err.message,
         "error_code": err.code,
         "frame_id": err.frame_id if err.frame_id is not None else str(err.seq),
-        "timestamp": err.at_ns / 1e9,
+        "timestamp": ns_to_s(err.at_ns),
     }
 
 
@@ -43,23 +47,19 @@ def detection_message(det: Detections, detections: list[dict[str, Any]]) -> dict
         "data": {
             "frame_id": det.frame_id if det.frame_id is not None else str(det.seq),
             "seq": det.seq,
-            "timestamp": det.captured_at_ns / 1e9,
+            "timestamp": ns_to_s(det.captured_at_ns),
             "width": det.width,
             "height": det.height,
             "detections": detections,
-            "processing_time_ms": round((det.finished_at_ns - det.started_at_ns) / 1e6, 2),
-            "latency_ms": round((now_ns() - det.captured_at_ns) / 1e6, 1),
+            "processing_time_ms": round(ns_to_ms(det.finished_at_ns - det.started_at_ns), 2),
+            "latency_ms": round(ns_to_ms(now_ns() - det.captured_at_ns), 1),
         },
     }
 
 
 def pixels(box: Box, width: int, height: int) -> list[float]:
-    return [
-        round(box.x1 * width, 1),
-        round(box.y1 * height, 1),
-        round(box.x2 * width, 1),
-        round(box.y2 * height, 1),
-    ]
+    """The client's `bbox`: pixel corners of the frame as ingested, to a tenth of a pixel."""
+    return [round(v, 1) for v in box.to_pixels(width, height)]
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from typing import Any, Literal
 from nats.js import JetStreamContext, api
 
 from shared import subjects
+from shared.clock import monotonic_ns, ms_to_ns, ns_to_s, s_to_ns
 from shared.sessions import SessionConfig
 from workers.scene import checkpoint, drops, messages
 from workers.scene.analysers import make_analyser
@@ -80,11 +80,11 @@ class Finished:
 def limits_of(settings: SceneSettings) -> PipelineLimits:
     return PipelineLimits(
         reorder_window=settings.scene_reorder_window,
-        reorder_wait_s=settings.scene_reorder_wait_ms / 1000,
-        depth_max_age_ms=settings.depth_max_age_ms,
+        reorder_wait_ns=ms_to_ns(settings.scene_reorder_wait_ms),
+        depth_max_age_ns=ms_to_ns(settings.depth_max_age_ms),
         scale_ema_alpha=settings.scale_ema_alpha,
-        scale_max_age_s=settings.scale_max_age_s,
-        track_lost_s=settings.track_lost_s,
+        scale_max_age_ns=s_to_ns(settings.scale_max_age_s),
+        track_lost_ns=s_to_ns(settings.track_lost_s),
         track_min_iou=settings.track_min_iou,
     )
 
@@ -175,7 +175,7 @@ class SessionOwner:
             return
         try:
             saved = checkpoint.decode(self.sid, data)
-            self.pipeline.restore(saved["pipeline"], time.monotonic())
+            self.pipeline.restore(saved["pipeline"], monotonic_ns())
             self.analyser.restore(saved["analyser"])
         except Exception as exc:  # an unreadable checkpoint: start fresh rather than never
             log.warning("checkpoint unreadable; starting fresh", extra={"sid": self.sid, "error": repr(exc)})
@@ -266,9 +266,9 @@ class SessionOwner:
             return RELINK_RETRY_S
         now = time.monotonic()
         wait = max(TICK_S, self.settings.scene_checkpoint_interval_s / 2)
-        due = self.pipeline.window.next_due_s()
-        if due is not None:
-            wait = min(1.0, max(TICK_S, due - now))
+        due_ns = self.pipeline.window.next_due_ns()
+        if due_ns is not None:
+            wait = min(1.0, max(TICK_S, ns_to_s(due_ns - monotonic_ns())))
         summary = self.drops.due_in_s(self.pipeline.dropped, now)
         return wait if summary is None else max(TICK_S, min(wait, summary))
 
@@ -304,7 +304,7 @@ class SessionOwner:
         emitted = []
         for subject, data, results_seq in items:
             try:
-                emitted += self.pipeline.handle(subject, data, results_seq, time.monotonic())
+                emitted += self.pipeline.handle(subject, data, results_seq, monotonic_ns())
             except Exception:  # a bug or an input nobody foresaw: skip it, never crash-loop on it
                 log.exception("result not applied", extra={"sid": self.sid, "results_seq": results_seq})
                 self.pipeline.dropped["scene_error"] += 1
@@ -312,10 +312,10 @@ class SessionOwner:
         return self._finish_messages(emitted)
 
     def _tick(self) -> Finished:
-        return self._finish_messages(self.pipeline.tick(time.monotonic()))
+        return self._finish_messages(self.pipeline.tick(monotonic_ns()))
 
     def _flush(self) -> Finished:
-        return self._finish_messages(self.pipeline.tick(math.inf))
+        return self._finish_messages(self.pipeline.tick(None))
 
     def _mirror_drops(self) -> None:
         """The pipeline's drops (late, duplicate, bad_envelope) into the instance counters."""

@@ -9,6 +9,9 @@ sequence of the message it was made from: that is the SCENE `Nats-Msg-Id`.
 `state()` / `restore()` capture all of it (waiting entries included, as their RESULTS bytes) for
 the checkpoint: a new owner restores the state after RESULTS seq `results_seq` and continues with
 the next message.
+
+Times are nanoseconds: `now_ns` is the owner's monotonic clock (for the reorder window's waits),
+frame times are the envelopes' `captured_at_ns`; `PipelineLimits` converts the settings once.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import subjects
-from shared.envelopes import Box, DepthMap, Detections, ErrorResult
+from shared.clock import NS_PER_MS, NS_PER_S
+from shared.envelopes import DepthMap, Detections, ErrorResult
 from shared.errors import EnvelopeError
 from shared.sessions import SessionConfig
 from workers.scene import messages
@@ -34,11 +38,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class PipelineLimits:
     reorder_window: int = 8
-    reorder_wait_s: float = 0.2
-    depth_max_age_ms: int = 1000
+    reorder_wait_ns: int = 200 * NS_PER_MS
+    depth_max_age_ns: int = 1 * NS_PER_S
     scale_ema_alpha: float = 0.3
-    scale_max_age_s: float = 30.0
-    track_lost_s: float = 2.0
+    scale_max_age_ns: int = 30 * NS_PER_S
+    track_lost_ns: int = 2 * NS_PER_S
     track_min_iou: float = 0.3
 
 
@@ -55,9 +59,9 @@ class ScenePipeline:
         self.sid = sid
         self.config = config
         self.limits = limits
-        self.window = ReorderWindow(limits.reorder_window, limits.reorder_wait_s)
+        self.window = ReorderWindow(limits.reorder_window, limits.reorder_wait_ns)
         self.tracker = SceneTracker(self._tracker_params())
-        self.scale = ScaleEstimator(limits.scale_ema_alpha, limits.scale_max_age_s)
+        self.scale = ScaleEstimator(limits.scale_ema_alpha, limits.scale_max_age_ns)
         self.depth: DepthGrid | None = None
         self.depth_raw: bytes | None = None
         self.results_seq = 0  # the last RESULTS message consumed
@@ -65,7 +69,7 @@ class ScenePipeline:
         self.applied = 0
 
     def _tracker_params(self) -> TrackerParams:
-        return TrackerParams(self.config.confidence_threshold, self.limits.track_lost_s, self.limits.track_min_iou)
+        return TrackerParams(self.config.confidence_threshold, self.limits.track_lost_ns, self.limits.track_min_iou)
 
     def set_config(self, config: SessionConfig) -> None:
         """A new session config applies from the next frame applied."""
@@ -74,27 +78,27 @@ class ScenePipeline:
         self.config = config
         self.tracker.configure(self._tracker_params())
 
-    def handle(self, subject: str, data: bytes, results_seq: int, now_s: float) -> list[Emitted]:
+    def handle(self, subject: str, data: bytes, results_seq: int, now_ns: int) -> list[Emitted]:
         """One RESULTS message -> the client messages now ready (maybe none, maybe several)."""
         self.results_seq = max(self.results_seq, results_seq)
         try:
             kind = subjects.kind_of(subject)
             if kind is subjects.ResultKind.DEPTH:
                 self._on_depth(data)
-                return self.tick(now_s)
+                return self.tick(now_ns)
             entry = self._entry(kind, data, results_seq)
         except (EnvelopeError, ValueError) as exc:
             self.dropped["bad_envelope"] += 1
             log.warning("bad result envelope", extra={"sid": self.sid, "subject": subject[:200], "error": str(exc)})
-            return self.tick(now_s)
-        ready, refused = self.window.offer(entry, now_s)
+            return self.tick(now_ns)
+        ready, refused = self.window.offer(entry, now_ns)
         if refused is not None:
             self.dropped[refused] += 1
         return [self._emit(e) for e in ready]
 
-    def tick(self, now_s: float) -> list[Emitted]:
-        """Release what waited long enough (called between messages and on a timer)."""
-        return [self._emit(e) for e in self.window.release(now_s)]
+    def tick(self, now_ns: int | None) -> list[Emitted]:
+        """Release what waited long enough (called between messages and on a timer); `None`: all of it."""
+        return [self._emit(e) for e in self.window.release(now_ns)]
 
     def _entry(self, kind: subjects.ResultKind, data: bytes, results_seq: int) -> Entry:
         if kind is subjects.ResultKind.DET:
@@ -127,23 +131,11 @@ class ScenePipeline:
         candidates = [b for b in det.boxes if wanted is None or b.label in wanted]
         track_ids: list[int | None] = [None] * len(candidates)
         if self.config.enable_tracking:
-            track_ids = self.tracker.update(
-                [_corners(b) for b in candidates],
-                [b.score for b in candidates],
-                [b.class_id for b in candidates],
-                det.captured_at_ns / 1e9,
-            )
+            track_ids = self.tracker.update(candidates, det.captured_at_ns)
         threshold = self.config.confidence_threshold
         shown = [(b, t) for b, t in zip(candidates, track_ids, strict=True) if b.score >= threshold]
         camera = Camera(det.width, det.height, self.config.camera_hfov_deg, self.config.calibration)
-        distances = fuse_frame(
-            [b.label for b, _ in shown],
-            [_corners(b) for b, _ in shown],
-            camera,
-            self._fresh_depth(det),
-            self.scale,
-            det.captured_at_ns / 1e9,
-        )
+        distances = fuse_frame([b for b, _ in shown], camera, self._fresh_depth(det), self.scale, det.captured_at_ns)
         detections = [
             messages.detection(b, det.width, det.height, t, d) for (b, t), d in zip(shown, distances, strict=True)
         ]
@@ -152,8 +144,8 @@ class ScenePipeline:
     def _fresh_depth(self, det: Detections) -> DepthGrid | None:
         if self.depth is None:
             return None
-        age_ms = abs(det.captured_at_ns - self.depth.captured_at_ns) / 1e6
-        return self.depth if age_ms <= self.limits.depth_max_age_ms else None
+        age_ns = abs(det.captured_at_ns - self.depth.captured_at_ns)
+        return self.depth if age_ns <= self.limits.depth_max_age_ns else None
 
     # ---- checkpoint ----
 
@@ -168,12 +160,12 @@ class ScenePipeline:
             "depth": self.depth_raw,
         }
 
-    def restore(self, state: Mapping[str, Any], now_s: float) -> None:
+    def restore(self, state: Mapping[str, Any], now_ns: int) -> None:
         self.results_seq = int(state["results_seq"])
         waiting = [Entry(int(s), int(r), _kind(k), bytes(d)) for s, r, k, d in state["waiting"]]
         last_seq = state["last_seq"]
         gaps = [int(g) for g in state.get("gaps", [])]
-        self.window.restore(int(last_seq) if last_seq is not None else None, waiting, now_s, gaps)
+        self.window.restore(int(last_seq) if last_seq is not None else None, waiting, now_ns, gaps)
         self.tracker.restore(state["tracker"])
         self.scale.restore(state["scale"])
         self.depth, self.depth_raw = None, None
@@ -187,7 +179,3 @@ def _kind(raw: Any) -> EntryKind:
     if raw == "error":
         return "error"
     raise ValueError(f"unknown entry kind {raw!r}")
-
-
-def _corners(box: Box) -> tuple[float, float, float, float]:
-    return (box.x1, box.y1, box.x2, box.y2)

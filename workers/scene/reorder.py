@@ -8,12 +8,12 @@ seq, and is released when
   at 10 fps they step by about 100): the typical gap is the median of the last steps between
   applied detections (or 1, for consecutive integers), so a stream in order never waits, or
 - the window is full (more than `size` waiting: the missing seq is given up on), or
-- something waiting has waited `max_wait_s` (the missing frame was dropped as stale, or is slow).
+- something waiting has waited `max_wait_ns` (the missing frame was dropped as stale, or is slow).
 A detection whose seq is not above the last one applied arrives too late: it is not applied
 (`late`), so viewers always see seq increase. An error that is late is still passed on (an error
 never reorders anything downstream). Error results with seq 0 (unknown frame) pass at once.
 
-Pure and synchronous (the clock is passed in); the entries are kept as RESULTS messages, so the
+Pure and synchronous (the clock is passed in, monotonic nanoseconds); the entries are kept as RESULTS messages, so the
 waiting ones go into the session checkpoint as they are.
 """
 
@@ -37,15 +37,15 @@ class Entry:
     results_seq: int
     kind: EntryKind = field(compare=False)
     data: bytes = field(compare=False)
-    arrived_s: float = field(compare=False, default=0.0)
+    arrived_ns: int = field(compare=False, default=0)
 
 
 class ReorderWindow:
     """Orders entries of one session by frame seq; see the module docstring for the rules."""
 
-    def __init__(self, size: int, max_wait_s: float) -> None:
+    def __init__(self, size: int, max_wait_ns: int) -> None:
         self.size = size
-        self.max_wait_s = max_wait_s
+        self.max_wait_ns = max_wait_ns
         self.last_seq: int | None = None  # the last detection applied
         self._heap: list[Entry] = []
         self._seqs: set[tuple[int, EntryKind]] = set()
@@ -57,24 +57,25 @@ class ReorderWindow:
     def waiting(self) -> list[Entry]:
         return sorted(self._heap)
 
-    def offer(self, entry: Entry, now_s: float) -> tuple[list[Entry], str | None]:
+    def offer(self, entry: Entry, now_ns: int) -> tuple[list[Entry], str | None]:
         """Add one entry; the entries now ready in order, and a drop reason for `entry` if refused."""
         passes_at_once = entry.kind == "error" and (entry.seq <= 0 or self._behind(entry.seq))
         if passes_at_once:
-            return [entry, *self.release(now_s)], None
+            return [entry, *self.release(now_ns)], None
         if entry.kind == "det" and self._behind(entry.seq):
-            return self.release(now_s), "late"
+            return self.release(now_ns), "late"
         if (entry.seq, entry.kind) in self._seqs:
-            return self.release(now_s), "duplicate"
-        entry.arrived_s = now_s
+            return self.release(now_ns), "duplicate"
+        entry.arrived_ns = now_ns
         heapq.heappush(self._heap, entry)
         self._seqs.add((entry.seq, entry.kind))
-        return self.release(now_s), None
+        return self.release(now_ns), None
 
-    def release(self, now_s: float) -> list[Entry]:
-        """Everything that may go now (call it on a timer too, so that a gap does not hold forever)."""
+    def release(self, now_ns: int | None) -> list[Entry]:
+        """Everything that may go now (call it on a timer too, so that a gap does not hold forever);
+        `now_ns=None`: everything waiting (the session closes)."""
         out: list[Entry] = []
-        while self._heap and self._ready(now_s):
+        while self._heap and self._ready(now_ns):
             entry = heapq.heappop(self._heap)
             self._seqs.discard((entry.seq, entry.kind))
             if entry.kind == "det":
@@ -86,22 +87,22 @@ class ReorderWindow:
             out.append(entry)
         return out
 
-    def next_due_s(self) -> float | None:
+    def next_due_ns(self) -> int | None:
         """When the oldest waiting entry will be released by time."""
         if not self._heap:
             return None
-        return min(e.arrived_s for e in self._heap) + self.max_wait_s
+        return min(e.arrived_ns for e in self._heap) + self.max_wait_ns
 
     def gaps(self) -> list[int]:
         return list(self._gaps)
 
-    def restore(self, last_seq: int | None, waiting: list[Entry], now_s: float, gaps: Sequence[int] = ()) -> None:
+    def restore(self, last_seq: int | None, waiting: list[Entry], now_ns: int, gaps: Sequence[int] = ()) -> None:
         self.last_seq = last_seq
         self._gaps = deque((int(g) for g in gaps), maxlen=GAPS_KEPT)
         self._heap = []
         self._seqs = set()
         for entry in waiting:
-            entry.arrived_s = now_s
+            entry.arrived_ns = now_ns
             heapq.heappush(self._heap, entry)
             self._seqs.add((entry.seq, entry.kind))
 
@@ -113,10 +114,11 @@ class ReorderWindow:
     def _behind(self, seq: int) -> bool:
         return self.last_seq is not None and seq <= self.last_seq
 
-    def _ready(self, now_s: float) -> bool:
+    def _ready(self, now_ns: int | None) -> bool:
         head = self._heap[0]
         if self.last_seq is not None and head.seq - self.last_seq <= self._next_gap():
             return True
         if len(self._heap) > self.size:
             return True
-        return min(e.arrived_s for e in self._heap) + self.max_wait_s <= now_s
+        due_ns = self.next_due_ns()
+        return now_ns is None or (due_ns is not None and due_ns <= now_ns)

@@ -7,10 +7,10 @@ continue as a chair: each class's boxes are moved `CLASS_OFFSET` apart along x b
 the tracker (and back after), so boxes of different classes never overlap and are never matched,
 while one tracker per session does one association per frame (not one per class).
 
-Boxes are normalised `(x1, y1, x2, y2)`; the timestamp is the frame's capture time, so the motion
-model follows the real frame spacing and a replay of the same frames gives the same ids. A track
-gets its id (1, 2, 3, ... per session) on its second consecutive detection (ByteTrack's
-confirmation); before that it is None.
+Boxes are `Box`es (normalised corners); the timestamp is the frame's capture time in nanoseconds
+(seconds only at the library's edge), so the motion model follows the real frame spacing and a
+replay of the same frames gives the same ids. A track gets its id (1, 2, 3, ... per session) on
+its second consecutive detection (ByteTrack's confirmation); before that it is None.
 
 The state (`state()` / `restore()`) is plain data for the msgpack checkpoint: the Kalman state and
 covariances of each tracklet as little-endian float64 arrays, its counters and the id counter.
@@ -29,6 +29,9 @@ import supervision as sv
 from trackers import ByteTrackTracker
 from trackers.core.bytetrack.tracklet import ByteTrackTracklet
 
+from shared.boxes import Box, corners_array
+from shared.clock import NS_PER_S, ns_to_s
+
 FPS_REFERENCE = 30.0  # ByteTrack counts its lost-track buffer in 30 fps frames
 KF_KEYS = ("state", "state_covariance", "transition_mtx", "observation_mtx", "process_noise", "measurement_noise")
 CLASS_OFFSET = 4.0  # normalised boxes live in 0..1; a predicted box never drifts 3 frames wide
@@ -37,7 +40,7 @@ CLASS_OFFSET = 4.0  # normalised boxes live in 0..1; a predicted box never drift
 @dataclass(frozen=True, slots=True)
 class TrackerParams:
     high_threshold: float  # the session's confidence threshold: boxes above it open and lead tracks
-    lost_s: float
+    lost_ns: int
     min_iou: float
 
 
@@ -50,7 +53,7 @@ class SceneTracker:
 
     def _new(self, next_id: int) -> ByteTrackTracker:
         tracker = ByteTrackTracker(
-            lost_track_buffer=max(1, round(self.params.lost_s * FPS_REFERENCE)), frame_rate=FPS_REFERENCE
+            lost_track_buffer=max(1, round(self.params.lost_ns * FPS_REFERENCE / NS_PER_S)), frame_rate=FPS_REFERENCE
         )
         tracker._next_track_id = next_id
         self._apply(tracker)
@@ -70,27 +73,20 @@ class SceneTracker:
         """Forget every track (tracking was off for a while); ids keep counting up."""
         self._tracker = self._new(int(self._tracker._next_track_id))
 
-    def update(
-        self,
-        boxes: Sequence[tuple[float, float, float, float]],
-        scores: Sequence[float],
-        class_ids: Sequence[int],
-        timestamp_s: float,
-    ) -> list[int | None]:
+    def update(self, boxes: Sequence[Box], timestamp_ns: int) -> list[int | None]:
         """One frame's detections (all scores: weak ones keep tracks alive) -> their ids, in order."""
         n = len(boxes)
         if n:
-            xyxy = np.asarray(boxes, dtype=np.float64).reshape(n, 4)
-            shift = np.asarray(class_ids, dtype=np.float64) * CLASS_OFFSET
+            xyxy = corners_array(boxes)
+            shift = np.array([b.class_id for b in boxes], dtype=np.float64) * CLASS_OFFSET
             xyxy[:, 0] += shift
             xyxy[:, 2] += shift
-            dets = sv.Detections(
-                xyxy=xyxy, confidence=np.asarray(scores, dtype=np.float64), data={"index": np.arange(n)}
-            )
+            scores = np.array([b.score for b in boxes], dtype=np.float64)
+            dets = sv.Detections(xyxy=xyxy, confidence=scores, data={"index": np.arange(n)})
         else:
             dets = sv.Detections.empty()
             dets.data["index"] = np.empty(0, dtype=np.int64)
-        result = self._tracker.update(dets, timestamp=timestamp_s)
+        result = self._tracker.update(dets, timestamp=ns_to_s(timestamp_ns))
         out: list[int | None] = [None] * n
         if result.tracker_id is not None and len(result):
             for index, track in zip(result.data["index"], result.tracker_id, strict=True):

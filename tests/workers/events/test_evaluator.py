@@ -164,3 +164,35 @@ def test_camera_health_fires_once_per_transition() -> None:
 )
 def test_malformed_messages_fire_nothing(data: dict[str, Any]) -> None:
     assert EventAnalyser("s", config()).observe({"type": "detection_result", "data": data}, 1) == []
+
+
+def as_version_1(state: dict[str, Any]) -> dict[str, Any]:
+    """The same state as a version 1 checkpoint wrote it: times in seconds."""
+    tracks = [
+        {**{k: v for k, v in t.items() if k != "seen_ns"}, "seen": t["seen_ns"] / 1e9,
+         "zones": {z: at / 1e9 for z, at in t["zones"].items()}}
+        for t in state["tracks"]
+    ]  # fmt: skip
+    return {**state, "v": 1, "tracks": tracks}
+
+
+@pytest.mark.parametrize("cut", [35, 45])  # inside the zone before and after the dwell fired
+def test_a_version_1_checkpoint_in_seconds_continues_alike(cut: int) -> None:
+    messages = walk()
+    whole = run(EventAnalyser("cam", config()), messages)
+    first = EventAnalyser("cam", config())
+    before = run(first, messages[:cut])
+    assert first.state()["v"] == 2 and first.state()["tracks"][0]["seen_ns"] > 10**18
+    second = EventAnalyser("cam", config())
+    second.restore(msgpack.unpackb(msgpack.packb(as_version_1(first.state()))))
+    after = run(second, messages[cut:], first_seq=100 + cut)
+    assert [e["id"] for e in before + after] == [e["id"] for e in whole]
+    assert [e.get("dwell_s") for e in before + after] == [e.get("dwell_s") for e in whole]
+
+
+def test_an_unknown_state_version_is_ignored() -> None:
+    first = EventAnalyser("cam", config())
+    run(first, walk()[:40])
+    fresh = EventAnalyser("cam", config())
+    fresh.restore({**first.state(), "v": 99})
+    assert fresh.tracks == {} and fresh.counts()["zones"] == {"bay": 0}

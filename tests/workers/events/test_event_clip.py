@@ -45,7 +45,7 @@ def messages(clip: event_clip.EventClip, detector: tuple[DetectorTask, Engine]) 
                 "class_id": b.class_id,
                 "confidence": b.score,
                 "track_id": 1,
-                "bbox": [b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h],
+                "bbox": list(b.to_pixels(w, h)),
             }
             for b in people[:1]
         ]

@@ -21,7 +21,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from shared import subjects
-from shared.envelopes import Box, Detections, ErrorResult, Heartbeat
+from shared.boxes import Box
+from shared.envelopes import Detections, ErrorResult, Heartbeat
 from shared.sessions import SessionRecord, SessionStore, SourceSpec
 from shared.telemetry import DropReason
 

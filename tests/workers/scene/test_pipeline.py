@@ -9,7 +9,9 @@ import msgpack
 import numpy as np
 
 from shared import subjects
-from shared.envelopes import Box, DepthMap, Detections, ErrorResult
+from shared.boxes import Box
+from shared.clock import NS_PER_S
+from shared.envelopes import DepthMap, Detections, ErrorResult
 from shared.sessions import SessionConfig
 from workers.scene.pipeline import PipelineLimits, ScenePipeline
 
@@ -41,18 +43,18 @@ def depth_map(seq: int) -> bytes:
 
 
 def pipeline(**config: Any) -> ScenePipeline:
-    return ScenePipeline(SID, SessionConfig(**config), PipelineLimits(reorder_window=4, reorder_wait_s=60))
+    return ScenePipeline(SID, SessionConfig(**config), PipelineLimits(reorder_window=4, reorder_wait_ns=60 * NS_PER_S))
 
 
 def run(p: ScenePipeline, messages: list[tuple[str, bytes]], first_rseq: int = 1) -> list[tuple[int, dict[str, Any]]]:
     out = []
     for n, (subject, data) in enumerate(messages, start=first_rseq):
-        out += [(e.results_seq, e.message) for e in p.handle(subject, data, n, now_s=0.0)]
+        out += [(e.results_seq, e.message) for e in p.handle(subject, data, n, now_ns=0)]
     return out
 
 
 def started(p: ScenePipeline) -> ScenePipeline:
-    p.window.restore(0, [], 0.0)
+    p.window.restore(0, [], 0)
     return p
 
 
@@ -114,7 +116,7 @@ def test_a_checkpoint_mid_stream_continues_exactly():
     before = run(first, stream[:5])  # 4 and 5 are waiting for 3
     saved = msgpack.unpackb(msgpack.packb(first.state(), use_bin_type=True), raw=False, strict_map_key=False)
     second = pipeline()
-    second.restore(saved, now_s=0.0)
+    second.restore(saved, now_ns=0)
     after = run(second, stream[5:], first_rseq=6)
     strip = [(r, {**m["data"], "latency_ms": 0}) for r, m in before + after]
     assert strip == [(r, {**m["data"], "latency_ms": 0}) for r, m in expected]

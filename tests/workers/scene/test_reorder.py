@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.clock import s_to_ns as ns
 from workers.scene.reorder import Entry, ReorderWindow
 
 
@@ -15,8 +16,8 @@ def err(seq: int) -> Entry:
 
 def started(size: int, max_wait_s: float) -> ReorderWindow:
     """A window that has applied seq 0 (a fresh one waits for the time bound before its first)."""
-    window = ReorderWindow(size, max_wait_s)
-    window.restore(0, [], 0.0)
+    window = ReorderWindow(size, ns(max_wait_s))
+    window.restore(0, [], 0)
     return window
 
 
@@ -24,7 +25,7 @@ def feed(window: ReorderWindow, entries: list[Entry], now_s: float = 0.0) -> tup
     out: list[int] = []
     reasons: list[str | None] = []
     for e in entries:
-        ready, reason = window.offer(e, now_s)
+        ready, reason = window.offer(e, ns(now_s))
         out += [r.seq for r in ready]
         reasons.append(reason)
     return out, reasons
@@ -37,11 +38,18 @@ def test_swapped_neighbours_come_out_in_order():
 
 
 def test_the_first_result_waits_for_an_earlier_one_until_the_time_bound():
-    window = ReorderWindow(size=4, max_wait_s=0.2)
+    window = ReorderWindow(size=4, max_wait_ns=ns(0.2))
     assert feed(window, [det(2)], now_s=0.0)[0] == []
-    assert [e.seq for e in window.release(0.1)] == []
-    assert [e.seq for e in window.release(0.25)] == [2]
-    assert window.next_due_s() is None
+    assert window.next_due_ns() == ns(0.2)
+    assert [e.seq for e in window.release(ns(0.1))] == []
+    assert [e.seq for e in window.release(ns(0.2))] == [2]  # due at exactly the bound
+    assert window.next_due_ns() is None
+
+
+def test_release_without_a_clock_gives_everything_waiting():
+    window = started(4, 60)
+    feed(window, [det(3), det(5)])
+    assert [e.seq for e in window.release(None)] == [3, 5] and len(window) == 0
 
 
 def test_a_full_window_gives_up_on_the_gap_and_a_later_arrival_is_late():
@@ -68,7 +76,7 @@ def test_errors_keep_their_place_and_are_never_dropped():
 
 
 def test_no_window_means_no_waiting():
-    window = ReorderWindow(size=0, max_wait_s=60)
+    window = ReorderWindow(size=0, max_wait_ns=ns(60))
     out, reasons = feed(window, [det(3), det(1), det(4)])
     assert out == [3, 4] and reasons == [None, "late", None]
 
@@ -77,16 +85,16 @@ def test_restore_continues_with_the_waiting_entries():
     window = started(4, 60)
     feed(window, [det(1), det(3), det(4)])
     saved_last, saved_waiting = window.last_seq, window.waiting()
-    fresh = ReorderWindow(size=4, max_wait_s=60)
-    fresh.restore(saved_last, saved_waiting, now_s=0.0)
+    fresh = ReorderWindow(size=4, max_wait_ns=ns(60))
+    fresh.restore(saved_last, saved_waiting, now_ns=0)
     out, _ = feed(fresh, [det(2)])
     assert out == [2, 3, 4]
 
 
 def test_millisecond_seqs_in_order_never_wait_and_a_swap_is_fixed():
     """Seqs seeded from the wall clock step by ~100 at 10 fps (shared/sequence.py)."""
-    window = ReorderWindow(size=4, max_wait_s=60)
-    window.restore(900, [], 0.0, gaps=[100, 101, 99])
+    window = ReorderWindow(size=4, max_wait_ns=ns(60))
+    window.restore(900, [], 0, gaps=[100, 101, 99])
     out, _ = feed(window, [det(1000), det(1101), det(1199)])
     assert out == [1000, 1101, 1199]
     out, _ = feed(window, [det(1400)])  # 1300 is still at the other detector
@@ -96,18 +104,18 @@ def test_millisecond_seqs_in_order_never_wait_and_a_swap_is_fixed():
 
 
 def test_a_dropped_frame_holds_the_next_one_only_until_the_time_bound():
-    window = ReorderWindow(size=4, max_wait_s=0.2)
-    window.restore(1000, [], 0.0, gaps=[100] * 5)
+    window = ReorderWindow(size=4, max_wait_ns=ns(0.2))
+    window.restore(1000, [], 0, gaps=[100] * 5)
     assert feed(window, [det(1200)], now_s=0.0)[0] == []  # 1100 was dropped as stale
-    assert [e.seq for e in window.release(0.25)] == [1200]
+    assert [e.seq for e in window.release(ns(0.25))] == [1200]
     assert feed(window, [det(1300)], now_s=0.3)[0] == [1300]
 
 
 def test_the_typical_gap_is_learnt_from_the_stream():
-    window = ReorderWindow(size=8, max_wait_s=0.2)
-    window.restore(0, [], 0.0)
+    window = ReorderWindow(size=8, max_wait_ns=ns(0.2))
+    window.restore(0, [], 0)
     for n, seq in enumerate([100, 200, 300], start=1):  # the first steps wait for the time bound
         feed(window, [det(seq)], now_s=n)
-        window.release(n + 0.3)
+        window.release(ns(n + 0.3))
     assert window.gaps() == [100, 100, 100]
     assert feed(window, [det(400)], now_s=10)[0] == [400]  # now in order means at once
