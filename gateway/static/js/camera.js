@@ -69,7 +69,7 @@ class CameraUrlSource extends CameraPicture {
   }
 }
 
-export const cameraUrlSource = {
+export const source = {
   kind: "url",
   label: "Camera URL",
   fields: `<label>URL <input id="camera-url" type="text" placeholder="rtsp://camera/stream or http://camera/video.mjpg" autocomplete="off"></label>`,

@@ -133,7 +133,7 @@ class FileSource {
   }
 }
 
-export const fileSource = {
+export const source = {
   kind: "file",
   label: "Image or video file",
   fields: `<label>File <input id="file" type="file" accept="image/*,video/*"></label>`,

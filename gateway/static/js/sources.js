@@ -1,5 +1,5 @@
 // The sources a person can choose, in the order the form lists them. Adding a
-// source is one module that exports a descriptor, and one line here.
+// source is one module that exports its descriptor as `source`, and its line here.
 //
 // A descriptor: {kind (the radio's value and `?source=`), label, fields (HTML of
 // its own inputs, shown while it is chosen; optional), fromLink(params) (fills
@@ -15,12 +15,10 @@
 //   refresh(): any setting changed (a still image is sent again).
 // - stats() -> {skipped (frames this page did not send), reconnects?, video?}.
 
-import { cameraUrlSource } from "./camera.js";
-import { fileSource } from "./files.js";
-import { webcamSource } from "./webcam.js";
-
-export const SOURCES = [
-  webcamSource,
-  cameraUrlSource,
-  fileSource,
+const MODULES = [
+  "./webcam.js",
+  "./camera.js",
+  "./files.js",
 ];
+
+export const SOURCES = (await Promise.all(MODULES.map((path) => import(path)))).map((module) => module.source);

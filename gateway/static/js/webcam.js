@@ -132,7 +132,7 @@ class WebcamSource {
   }
 }
 
-export const webcamSource = {
+export const source = {
   kind: "webcam",
   label: "This browser's camera",
   create: () => new WebcamSource(),
