@@ -1,5 +1,7 @@
 // The sources a person can choose, in the order the form lists them. Adding a
-// source is one module that exports its descriptor as `source`, and its line here.
+// source is one module that exports its descriptor as `source`, plus its import
+// and its place in the list here. (Static imports on purpose: with a dynamic
+// import() the page's load event would fire before the page is ready.)
 //
 // A descriptor: {kind (the radio's value and `?source=`), label, fields (HTML of
 // its own inputs, shown while it is chosen; optional), fromLink(params) (fills
@@ -15,10 +17,8 @@
 //   refresh(): any setting changed (a still image is sent again).
 // - stats() -> {skipped (frames this page did not send), reconnects?, video?}.
 
-const MODULES = [
-  "./webcam.js",
-  "./camera.js",
-  "./files.js",
-];
+import { source as camera } from "./camera.js";
+import { source as file } from "./files.js";
+import { source as webcam } from "./webcam.js";
 
-export const SOURCES = (await Promise.all(MODULES.map((path) => import(path)))).map((module) => module.source);
+export const SOURCES = [webcam, camera, file];
