@@ -44,6 +44,16 @@ async def page() -> AsyncIterator[Page]:
         assert all(e.startswith("Failed to load resource") for e in errors), errors  # the API's 404s, nothing else
 
 
+async def test_the_page_is_ready_when_it_has_loaded() -> None:
+    """Tests and people act on the load event: the state and the form exist by then."""
+    async with browser_page() as page:
+        await page.route(f"{ORIGIN}/**", serve_static)
+        await page.goto(f"{ORIGIN}/?source=file")
+        ready = "[typeof window.sightwire.drawn, document.querySelectorAll('input[name=source]').length]"
+        assert await page.evaluate(ready) == ["object", 3]
+        assert await page.evaluate("document.querySelector('input[name=source]:checked').value") == "file"
+
+
 SOURCE_INTERFACE = """async () => {
   const { SOURCES } = await import("/js/sources.js");
   return SOURCES.map((d) => {
