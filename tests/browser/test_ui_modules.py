@@ -1,10 +1,12 @@
 """The web UI's modules in real Chromium, without a stack: the page's files are served from
 gateway/static by Playwright's router, and the API answers 404 (the page must cope).
 
-Checks the contracts that let a new source be one module and one registry line: every
+Checks the contracts that let a new source be one module and one registry entry: every
 registered source has the one interface and can be stopped before it started; the form shows
 one radio per registered source and only the chosen source's own inputs, also for a source
-the page has never heard of; the one box shape (box.js) moves and maps to canvas pixels.
+the page has never heard of; the one box shape (box.js) moves and maps to canvas pixels; a
+camera whose video cannot be offered falls back to its MJPEG preview (a fake of the gateway's
+API; the real stack's version, ICE failing, is test_video's last phase).
 """
 
 from __future__ import annotations
@@ -133,3 +135,46 @@ async def test_boxes_keep_the_wire_shape_until_drawn(page: Page) -> None:
     assert boxes["canvas"] == {"x": 60, "y": 45, "w": 101, "h": 51}
     assert boxes["between"] == [2.5, 0, 12.5, 10]
     assert boxes["ahead"] == [15, 0, 25, 10]
+
+
+class FakeCameraSession:
+    """The gateway's API for one camera session whose video cannot be offered (INVALID_SDP), and its
+    MJPEG preview with one frame: what the page needs to fall back from the video to the preview."""
+
+    def __init__(self, jpeg: bytes) -> None:
+        self.jpeg = jpeg
+        self.video_offers = 0
+
+    async def handle(self, route: Route) -> None:
+        url, method = route.request.url, route.request.method
+        if url.endswith("/stream/sessions") and method == "POST":
+            source = {"type": "rtsp", "url": "rtsp://camera/stream"}
+            body = {"client_id": "cam1", "token": "t", "config": {"fps_limit": 10}, "source": source}
+            await route.fulfill(status=201, json=body)
+        elif url.endswith("/cam1/webrtc"):
+            await route.fulfill(json={"ice_servers": []})
+        elif url.endswith("/cam1/video"):
+            self.video_offers += 1
+            await route.fulfill(status=400, json={"error": "bad offer", "error_code": "INVALID_SDP"})
+        elif "/cam1/preview.mjpg" in url:
+            head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(self.jpeg)}\r\n"
+            head += "X-Frame-Seq: 7\r\nX-Captured-At-Ns: 1000000000\r\n\r\n"
+            body = head.encode() + self.jpeg + b"\r\n"
+            await route.fulfill(body=body, content_type="multipart/x-mixed-replace; boundary=frame")
+        else:
+            await serve_static(route)
+
+
+async def test_a_camera_without_video_falls_back_to_the_preview(coco_dir: Path) -> None:
+    camera = FakeCameraSession((coco_dir / "000000000285.jpg").read_bytes())
+    async with browser_page() as page:
+        await page.route(f"{ORIGIN}/**", camera.handle)
+        await page.goto(f"{ORIGIN}/?source=url&url=rtsp://camera/stream&autostart=1")
+        shown = "window.sightwire.drawn.frameSeq === 7 && window.sightwire.video?.fallback"
+        await page.wait_for_function(shown, timeout=20_000)
+        video = await page.evaluate("window.sightwire.video")
+        assert video["fallback"] == "the camera's video is unavailable (bad offer)", video
+        assert camera.video_offers == 1  # INVALID_SDP is not worth another offer
+        assert await page.evaluate("[window.sightwire.mode, window.sightwire.view]") == ["url", "aligned"]
+        message = await page.locator("#message").inner_text()
+        assert message.startswith("Live video unavailable") and "MJPEG preview" in message, message
