@@ -34,6 +34,8 @@ export const api = {
   createSession: (source, config) => call("POST", "/stream/sessions", { json: { source, config } }),
   stats: (s) => call("GET", sessionPath(s.sid, "/stats"), { token: s.token }),
   patchConfig: (s, changes) => call("PATCH", sessionPath(s.sid, "/config"), { token: s.token, json: changes }),
+  events: (s, query) => call("GET", sessionPath(s.sid, `/events?${query}`), { token: s.token }),
+  counts: (s) => call("GET", sessionPath(s.sid, "/counts"), { token: s.token }),
   // keepalive: the request survives the page being closed (Stop on pagehide).
   deleteSession: (s) => call("DELETE", sessionPath(s.sid), { token: s.token, keepalive: true }),
   iceConfig: (s) => call("GET", sessionPath(s.sid, "/webrtc"), { token: s.token }),

@@ -1,7 +1,7 @@
-// An image or video file as the source: frames are JPEG-encoded in the page and
+// Source "file": an image or video file: frames are JPEG-encoded in the page and
 // uploaded one by one to POST /stream/process (the seed API's upload path). A
 // still image is sent once (and again when the controls change, since results
-// are computed per frame); a video plays and is sampled at the session's FPS,
+// are computed per frame); a video plays and is sampled at the upload rate,
 // with at most one upload in flight: when the network or the gateway is slower
 // than that, frames are skipped (and counted), never queued.
 
@@ -22,15 +22,16 @@ async function toJpeg(source, width, height) {
   return canvas.convertToBlob({ type: "image/jpeg", quality: QUALITY });
 }
 
-export class FileSource {
-  constructor(session, file, video, { onFrame, onState, onMessage }) {
-    this.session = session;
-    this.file = file;
-    this.video = video;
-    this.onFrame = onFrame;  // ({seq, capturedAtMs, bitmap}) for the aligned view
-    this.onState = onState;
-    this.onMessage = onMessage;
-    this.fps = session.config.fps_limit;
+/**
+ * Two rates meet here: the session's analysis rate (its config's `fps_limit`, set by the FPS
+ * control) and this page's upload rate, the frames per second it delivers. A video is sampled at
+ * the upload rate, which follows the analysis rate: frames beyond it would only be skipped.
+ */
+class FileSource {
+  constructor() {
+    this.file = null;
+    this.objectUrl = null;
+    this.uploadFps = 0;
     this.count = 0;
     this.busy = false;
     this.skipped = 0;
@@ -42,18 +43,33 @@ export class FileSource {
     return this.file.type.startsWith("video/");
   }
 
-  async start() {
+  async start(ctx) {
+    const file = document.getElementById("file").files[0];
+    if (!file) throw new Error("Choose an image or video file first.");
+    this.file = file;
+    this.session = await ctx.openSession({ type: "upload" });
+    this.uploadFps = this.session.config.fps_limit;
+    Object.assign(this, { video: ctx.stage.video, onMessage: ctx.onMessage });
+    const live = this.isVideo && !ctx.align;
+    ctx.stage.show({ video: live, picture: !live });
+    const view = ctx.stage.useView(live ? "live" : "aligned", { holdMs: 1500 });
+    this.onFrame = (f) => view.addFrame(f);  // ({seq, capturedAtMs, bitmap}) for the aligned view
+    await this.play(ctx.onState);
+  }
+
+  async play(onState) {
     if (this.isVideo) {
-      this.video.src = URL.createObjectURL(this.file);
+      this.objectUrl = URL.createObjectURL(this.file);
+      this.video.src = this.objectUrl;
       this.video.loop = true;
       await this.video.play();
-      this.onState("live");
+      onState("live");
       this.loop();
     } else {
       this.image = await createImageBitmap(this.file).catch(() => {
         throw new Error("This file is not an image or video the browser can read.");
       });
-      this.onState("live");
+      onState("live");
       await this.sendStill();
     }
   }
@@ -70,7 +86,7 @@ export class FileSource {
 
   loop() {
     if (this.stopped) return;
-    this.timer = setTimeout(() => this.loop(), 1000 / this.fps);
+    this.timer = setTimeout(() => this.loop(), 1000 / this.uploadFps);
     if (this.video.readyState < 2 || this.video.paused) return;
     if (this.busy) {
       this.skipped += 1;
@@ -97,17 +113,29 @@ export class FileSource {
     this.onFrame({ seq: accepted.seq, capturedAtMs, bitmap });
   }
 
-  setFps(fps) {
-    this.fps = fps;
+  /** The session's analysis rate changed: deliver frames at that rate from now on. */
+  setFps(analysisFps) {
+    this.uploadFps = analysisFps;
+  }
+
+  stats() {
+    return { skipped: this.skipped };
   }
 
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
-    if (this.isVideo) {
+    if (this.objectUrl) {
       this.video.pause();
-      URL.revokeObjectURL(this.video.src);
+      URL.revokeObjectURL(this.objectUrl);
       this.video.removeAttribute("src");
     }
   }
 }
+
+export const source = {
+  kind: "file",
+  label: "Image or video file",
+  fields: `<label>File <input id="file" type="file" accept="image/*,video/*"></label>`,
+  create: () => new FileSource(),
+};

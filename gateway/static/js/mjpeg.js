@@ -1,7 +1,11 @@
 // Reads the gateway's MJPEG preview with fetch instead of an <img>, because an
 // <img> hides which frame it is showing. Each part carries X-Frame-Seq and
 // X-Captured-At-Ns, so the page can draw every frame with the result of the
-// same seq: boxes line up exactly, whatever the inference delay.
+// same seq: boxes line up exactly, whatever the inference delay. As a source
+// (MjpegSource) it shows any session's analysed frames: a camera with
+// `?view=mjpeg` or without working WebRTC video, or a watched session.
+
+import { previewUrl } from "./api.js";
 
 const CRLF2 = [13, 10, 13, 10];
 
@@ -72,4 +76,45 @@ export async function readMjpeg(url, { onFrame, onState, signal }) {
     }
   }
   onState("closed");
+}
+
+/** The MJPEG preview of the current session, shown aligned: each frame with its own result. */
+export class MjpegSource {
+  constructor() {
+    this.abort = new AbortController();
+  }
+
+  start(ctx) {
+    const { stage } = ctx;
+    stage.show({ video: false, picture: true });
+    const view = stage.useView("aligned", { holdMs: 800 });
+    const { signal } = this.abort;
+    readMjpeg(previewUrl(ctx.session), {
+      signal,
+      onState: (s) => ctx.onState(s === "open" ? "live" : s),
+      onFrame: async (f) => {
+        const bitmap = await createImageBitmap(f.blob);
+        if (signal.aborted) bitmap.close();
+        else view.addFrame({ ...f, bitmap });
+      },
+    }).catch((err) => {
+      if (err.name !== "AbortError") {
+        ctx.onMessage(`Preview: ${err.message}`, "error");
+        ctx.onState("error");
+      }
+    });
+  }
+
+  /** The preview shows what the session analysed, at its analysis rate. */
+  setFps(_analysisFps) {}
+
+  refresh() {}
+
+  stats() {
+    return { skipped: 0 };
+  }
+
+  stop() {
+    this.abort.abort();
+  }
 }

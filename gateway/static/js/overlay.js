@@ -1,7 +1,9 @@
 // Drawing boxes over the picture. The picture is shown with `object-fit:
-// contain`, so boxes (in pixels of the frame as ingested) are mapped through
-// the rectangle the picture actually occupies in the stage; the canvas is kept
-// at device-pixel resolution so labels stay sharp.
+// contain`, so boxes (box.js: pixels of the frame as ingested) are mapped
+// through the rectangle the picture actually occupies in the stage; the canvas
+// is kept at device-pixel resolution so labels stay sharp.
+
+import { boxOnCanvas } from "./box.js";
 
 /** A stable, well-spread colour per class: the golden angle around the hue wheel. */
 export function classColour(classId) {
@@ -38,7 +40,7 @@ export function labelOf(d) {
 
 /**
  * Draw `result` (a detection_result's data) over a picture of `mediaW x mediaH`.
- * Returns the boxes drawn, in canvas pixels, for the page's inspectable state.
+ * Returns what was drawn, {label, class_id, track_id, x, y, w, h} in canvas pixels, for the page's inspectable state.
  */
 export function drawOverlay(canvas, result, mediaW, mediaH, { stale = false } = {}) {
   const dpr = fitCanvas(canvas);
@@ -46,18 +48,12 @@ export function drawOverlay(canvas, result, mediaW, mediaH, { stale = false } = 
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   if (!result) return [];
   const rect = containRect(canvas.width, canvas.height, mediaW || result.width, mediaH || result.height);
-  const sx = rect.w / result.width;
-  const sy = rect.h / result.height;
   ctx.lineWidth = 2 * Math.max(1, Math.round(dpr));
   ctx.font = `${Math.round(13 * dpr)}px system-ui, sans-serif`;
   ctx.textBaseline = "top";
   ctx.setLineDash(stale ? [6 * dpr, 4 * dpr] : []);
   return result.detections.map((d) => {
-    const [x1, y1, x2, y2] = d.bbox;
-    // Whole pixels: crisp edges (an edge at a fractional position is smeared over two pixels).
-    const x = Math.round(rect.x + x1 * sx);
-    const y = Math.round(rect.y + y1 * sy);
-    const box = { x, y, w: Math.round(rect.x + x2 * sx) - x, h: Math.round(rect.y + y2 * sy) - y };
+    const box = boxOnCanvas(d.bbox, result.width, result.height, rect);
     drawBox(ctx, d, box, dpr);
     return { label: d.label, class_id: d.class_id, track_id: d.track_id, ...box };
   });

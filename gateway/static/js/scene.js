@@ -6,35 +6,17 @@
 // replay endpoint (`GET .../events?after=`), so a viewer that joins late sees what happened.
 // What the module knows is mirrored into `window.sightwire.scene` for tests.
 
+import { api } from "./api.js";
 import { containRect, fitCanvas } from "./overlay.js";
 
 const POLL_MS = 2000;
 const MAX_EVENTS = 50;
 const THUMB_RETRIES = 4;
 
-async function call(method, path, token, json) {
-  const init = { method, headers: { Authorization: `Bearer ${token}` } };
-  if (json !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(json);
-  }
-  const response = await fetch(path, init);
-  const data = await response.json().catch(() => null);
-  if (!response.ok) throw new Error(data?.error || `HTTP ${response.status}`);
-  return data;
-}
-
-const sessionPath = (s, rest) => `/stream/sessions/${encodeURIComponent(s.sid)}${rest}`;
-
 export class SceneEditor {
   /** `frameSize()` -> {width, height} of the picture; `onConfig(config)` after a save; `onMessage(text, level)`. */
   constructor({ canvas, stage, panel, frameSize, onConfig, onMessage }) {
-    this.canvas = canvas;
-    this.stage = stage;
-    this.panel = panel;
-    this.frameSize = frameSize;
-    this.onConfig = onConfig;
-    this.onMessage = onMessage;
+    Object.assign(this, { canvas, stage, panel, frameSize, onConfig, onMessage });
     this.session = null;
     this.timer = 0;
     this.drawing = null; // {kind: "zone"|"line", points: [[x, y], ...]}
@@ -105,10 +87,10 @@ export class SceneEditor {
     try {
       const query = new URLSearchParams({ limit: "100" });
       if (this.state.lastEventId) query.set("after", this.state.lastEventId);
-      const page = await call("GET", sessionPath(s, `/events?${query}`), s.token);
+      const page = await api.events(s, query);
       for (const event of page.events) this.addEvent(event);
       if (page.next) this.state.lastEventId = page.next;
-      const counts = await call("GET", sessionPath(s, "/counts"), s.token);
+      const counts = await api.counts(s);
       this.state.counts = { zones: counts.zones, lines: counts.lines };
       this.renderShapes();
     } catch {
@@ -172,7 +154,7 @@ export class SceneEditor {
     const s = this.session;
     if (!s) return;
     try {
-      const out = await call("PATCH", sessionPath(s, "/config"), s.token, { zones, lines });
+      const out = await api.patchConfig(s, { zones, lines });
       this.setConfig(out.config);
       this.onConfig(out.config);
       this.onMessage("", "info");

@@ -1,17 +1,17 @@
-// This browser's camera -> the pipeline over WebRTC. The page is the offerer
-// and sends video only; one ingest instance answers through the gateway. The
-// offer goes out after ICE gathering completes (no trickle: signalling is one
-// HTTP request). When ICE fails, or stays disconnected, the link rebuilds
+// Source "webcam": this browser's camera -> the pipeline over WebRTC. The page
+// is the offerer and sends video only; one ingest instance answers through the
+// gateway (peer.js). When ICE fails, or stays disconnected, the link rebuilds
 // the peer connection with backoff; the camera stream is kept.
 
-import { api, ApiError } from "./api.js";
+import { api } from "./api.js";
+import { PeerLink } from "./peer.js";
+import { canGrabVideoFrames, grabVideoFrames } from "./views.js";
 
-const GATHER_TIMEOUT_MS = 3000;
 const DISCONNECT_GRACE_MS = 4000;
 const MAX_BACKOFF_MS = 10000;
 
 /** getUserMedia with a message a person can act on when it fails. */
-export async function openCamera() {
+async function openCamera() {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw new Error("This browser cannot open a camera here (it needs https or localhost).");
   }
@@ -32,30 +32,12 @@ export async function openCamera() {
   }
 }
 
-function gatheringDone(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, GATHER_TIMEOUT_MS);
-    pc.addEventListener("icegatheringstatechange", () => {
-      if (pc.iceGatheringState === "complete") {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-}
-
-export class WebcamLink {
-  constructor(session, stream, { onState, onMessage }) {
-    this.session = session;
+/** This browser's camera over WebRTC to one ingest instance; the camera stream outlives reconnects. */
+class WebcamLink extends PeerLink {
+  constructor(session, stream, callbacks) {
+    super(session, callbacks, { name: "WebRTC", firstMs: 500, maxMs: MAX_BACKOFF_MS, closeWhileWaiting: false });
     this.stream = stream;
-    this.onState = onState;
-    this.onMessage = onMessage;
-    this.pc = null;
-    this.stopped = false;
-    this.attempt = 0;
-    this.reconnects = 0;
-    this.timer = null;
+    this.sender = null;
   }
 
   async start() {
@@ -67,28 +49,24 @@ export class WebcamLink {
     await this.connect();
   }
 
-  async connect() {
-    this.closePeer();
-    this.onState("connecting");
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    this.pc = pc;
+  addMedia(pc) {
     const [track] = this.stream.getVideoTracks();
-    const { sender } = pc.addTransceiver(track, { direction: "sendonly", streams: [this.stream] });
-    pc.addEventListener("connectionstatechange", () => this.onConnectionState(pc));
-    await pc.setLocalDescription(await pc.createOffer());
-    await gatheringDone(pc);
-    try {
-      const answer = await api.offer(this.session, pc.localDescription.sdp);
-      if (pc !== this.pc) return;
-      await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-      await this.preferResolution(sender);
-    } catch (err) {
-      if (pc !== this.pc || this.stopped) return;
-      const retry = !(err instanceof ApiError) || err.code === "WEBRTC_UNAVAILABLE" || err.status >= 500;
-      this.onMessage(`WebRTC: ${err.message}${retry ? " (retrying)" : ""}`, "error");
-      if (retry) this.scheduleReconnect();
-      else this.onState("error");
-    }
+    this.sender = pc.addTransceiver(track, { direction: "sendonly", streams: [this.stream] }).sender;
+  }
+
+  sendOffer(sdp) {
+    return api.offer(this.session, sdp);
+  }
+
+  async acceptAnswer(pc, answer) {
+    await super.acceptAnswer(pc, answer);
+    await this.preferResolution(this.sender);
+  }
+
+  offerFailed(err, retry) {
+    this.onMessage(`WebRTC: ${err.message}${retry ? " (retrying)" : ""}`, "error");
+    if (retry) this.scheduleReconnect();
+    else this.onState("error");
   }
 
   /** Detection wants detail: keep the resolution and lower the frame rate under load. */
@@ -99,9 +77,7 @@ export class WebcamLink {
     await sender.setParameters(params).catch(() => {});
   }
 
-  onConnectionState(pc) {
-    if (pc !== this.pc || this.stopped) return;
-    const state = pc.connectionState;
+  onPeerState(state) {
     this.onState(state === "connected" ? "live" : state);
     clearTimeout(this.timer);
     if (state === "connected") {
@@ -114,27 +90,50 @@ export class WebcamLink {
       this.timer = setTimeout(() => this.scheduleReconnect(), DISCONNECT_GRACE_MS);
     }
   }
+}
 
-  scheduleReconnect() {
-    if (this.stopped) return;
-    clearTimeout(this.timer);
-    const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);
-    this.attempt += 1;
-    this.onState("reconnecting");
-    this.timer = setTimeout(() => {
-      this.reconnects += 1;
-      this.connect().catch((err) => this.onMessage(`WebRTC: ${err.message}`, "error"));
-    }, delay);
+/** The webcam source: open the camera, then a `webrtc` session, and show the camera live (or aligned). */
+class WebcamSource {
+  constructor() {
+    this.stream = null;
+    this.link = null;
+    this.stopGrab = () => {};
   }
 
-  closePeer() {
-    if (this.pc) this.pc.close();
-    this.pc = null;
+  async start(ctx) {
+    this.stream = await openCamera();  // before the session: a denied camera leaves nothing behind
+    const session = await ctx.openSession({ type: "webrtc" });
+    const { stage } = ctx;
+    stage.video.srcObject = this.stream;
+    // Aligning needs each camera frame's capture time (requestVideoFrameCallback; Firefox only since 132).
+    const align = ctx.align && canGrabVideoFrames();
+    if (ctx.align && !align) ctx.onMessage("This browser cannot align the camera picture: shown live.", "info");
+    // When aligned, the live video stays rendered under the canvas: a hidden video presents no frames to grab.
+    stage.show({ video: true, picture: align });
+    const view = stage.useView(align ? "aligned" : "live", { toleranceMs: 40 });
+    if (align) this.stopGrab = grabVideoFrames(stage.video, (f) => view.addFrame(f));
+    this.link = new WebcamLink(session, this.stream, ctx);
+    await this.link.start();
+  }
+
+  /** The camera sends at its own rate; the session's analysis rate samples it at ingest. */
+  setFps(_analysisFps) {}
+
+  refresh() {}
+
+  stats() {
+    return { skipped: 0, reconnects: this.link?.reconnects };
   }
 
   stop() {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    this.closePeer();
+    this.stopGrab();
+    this.link?.stop();
+    this.stream?.getTracks().forEach((t) => t.stop());
   }
 }
+
+export const source = {
+  kind: "webcam",
+  label: "This browser's camera",
+  create: () => new WebcamSource(),
+};
