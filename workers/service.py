@@ -27,6 +27,7 @@ import logging
 from nats.js import JetStreamContext
 
 from shared import subjects
+from shared.heartbeat import beat_every, publish_heartbeat
 from shared.jetstream import provision
 from shared.metrics import serve_metrics
 from shared.natsconn import connect, drain_quietly
@@ -36,7 +37,7 @@ from workers.inflight import InFlight
 from workers.models.registry import ModelError, ModelSpec, resolve, spec_of
 from workers.runner import Runner
 from workers.settings import WorkerKind, WorkerSettings
-from workers.stats import WorkerStats, heartbeat_loop, publish_heartbeat
+from workers.stats import WorkerStats
 from workers.tasks import TASKS
 from workers.threads import prestarted_pool
 
@@ -108,14 +109,14 @@ async def serve(
         serve_metrics(settings.metrics_port)
         log.info("worker ready", extra={"kind": kind, "model": spec.name, "in_flight_limit": inflight.limit})
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(heartbeat_loop(nc, stats, settings.heartbeat_interval_s, stop), name="heartbeat")
+            tg.create_task(beat_every(nc, stats.heartbeat, settings.heartbeat_interval_s, stop), name="heartbeat")
             await fetch_loop(sub, handler, inflight, settings, stop, publishing)
             cancelled = await inflight.finish(settings.drain_timeout_s)
             cancelled += await publishing.finish(settings.drain_timeout_s)
         if cancelled:
             log.warning("in-flight frames abandoned at shutdown (will be redelivered)", extra={"count": cancelled})
         await _unsubscribe(sub)
-        await publish_heartbeat(nc, stats)
+        await publish_heartbeat(nc, stats.heartbeat())
         cpu_pool.shutdown(wait=False, cancel_futures=True)
     finally:
         await drain_quietly(nc, settings.drain_timeout_s)

@@ -9,16 +9,12 @@ first use, never at import time.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Sequence
 
-from nats.aio.client import Client as NATS
 from prometheus_client import Counter, Histogram
 
 from shared.envelopes import Heartbeat, now_ns
-from shared.heartbeat import beat_every
-from shared.heartbeat import publish_heartbeat as publish
 from shared.metrics import latency_histogram
 from shared.telemetry import DropCounts, DropReason, PipelineTally
 
@@ -83,13 +79,3 @@ class WorkerStats:
             processed=self.processed,
             dropped=self.dropped,
         )
-
-
-async def publish_heartbeat(nc: NATS, stats: WorkerStats) -> None:
-    """Core-NATS publish; a heartbeat lost during a reconnect is simply the next one's job."""
-    await publish(nc, stats.heartbeat())
-
-
-async def heartbeat_loop(nc: NATS, stats: WorkerStats, interval_s: float, stop: asyncio.Event) -> None:
-    """Publish now and every `interval_s` until `stop` is set."""
-    await beat_every(nc, stats.heartbeat, interval_s, stop)

@@ -10,11 +10,9 @@ import time
 from collections.abc import Callable
 
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
 from shared.envelopes import Heartbeat
-from shared.errors import EnvelopeError
+from shared.heartbeat import HeartbeatListener
 from workers.scene.stats import SERVICE
 
 MAX_PEERS = 10_000
@@ -27,21 +25,15 @@ class Peers:
         self.timeout_s = timeout_s
         self.clock = clock
         self._seen: dict[str, float] = {}
-        self._sub: Subscription | None = None
+        self._listener = HeartbeatListener(nc, f"sw.heartbeat.{SERVICE}.*", self._on_beat)
 
     async def start(self) -> None:
-        self._sub = await self.nc.subscribe(f"sw.heartbeat.{SERVICE}.*", cb=self._on_msg)
+        await self._listener.start()
 
     async def stop(self) -> None:
-        if self._sub is not None and not self.nc.is_closed:
-            await self._sub.unsubscribe()
-        self._sub = None
+        await self._listener.stop()
 
-    async def _on_msg(self, msg: Msg) -> None:
-        try:
-            hb = Heartbeat.from_bytes(msg.data)
-        except EnvelopeError:
-            return
+    def _on_beat(self, hb: Heartbeat) -> None:
         if hb.service == SERVICE:
             self.seen(hb.instance)
 

@@ -18,6 +18,7 @@ import logging
 from nats.js import api
 
 from shared import subjects
+from shared.heartbeat import beat_every, publish_heartbeat
 from shared.jetstream import ensure_bucket, provision
 from shared.leases import LeaseStore, bucket_ttl
 from shared.metrics import serve_metrics
@@ -29,7 +30,7 @@ from workers.scene.checkpoint import CheckpointStore
 from workers.scene.manager import SceneManager
 from workers.scene.peers import Peers
 from workers.scene.settings import SceneSettings
-from workers.scene.stats import SceneStats, heartbeat_loop, publish_heartbeat
+from workers.scene.stats import SceneStats
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,10 @@ async def run(settings: SceneSettings, stop: asyncio.Event) -> None:
         serve_metrics(settings.metrics_port)
         log.info("scene worker ready", extra={"lease_ttl_s": ttl_s})
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(heartbeat_loop(nc, stats, settings.heartbeat_interval_s, stop), name="heartbeat")
+            tg.create_task(beat_every(nc, stats.heartbeat, settings.heartbeat_interval_s, stop), name="heartbeat")
             tg.create_task(sessions.run(stop), name="sessions-watch")
             await manager.run(stop)
-        await publish_heartbeat(nc, stats)
+        await publish_heartbeat(nc, stats.heartbeat())
         await peers.stop()
     finally:
         await drain_quietly(nc, settings.drain_timeout_s)

@@ -9,15 +9,11 @@ instances count these heartbeats for their fair share.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 
-from nats.aio.client import Client as NATS
 from prometheus_client import Counter, Gauge
 
 from shared.envelopes import Heartbeat, now_ns
-from shared.heartbeat import beat_every
-from shared.heartbeat import publish_heartbeat as publish
 from shared.telemetry import DropCounts, DropReason, PipelineTally
 
 SERVICE = "scene"
@@ -83,11 +79,3 @@ class SceneStats:
             processed=self.processed,
             dropped=self.dropped,
         )
-
-
-async def publish_heartbeat(nc: NATS, stats: SceneStats) -> None:
-    await publish(nc, stats.heartbeat())
-
-
-async def heartbeat_loop(nc: NATS, stats: SceneStats, interval_s: float, stop: asyncio.Event) -> None:
-    await beat_every(nc, stats.heartbeat, interval_s, stop)
