@@ -34,7 +34,6 @@ class DropReason(StrEnum):
     EVICTED = "evicted"  # FRAMES' per-session cap discarded an accepted frame
     # workers
     STALE = "stale"  # older than the session's max age when a worker got to it
-    SUPERSEDED = "superseded"  # a newer frame of the same session was waiting
     DEPTH_OFF = "depth_off"
     INVALID_INPUT = "invalid_input"
     # the scene stage
@@ -44,8 +43,6 @@ class DropReason(StrEnum):
     SCENE_ERROR = "scene_error"
     # the gateway's delivery
     BAD_MESSAGE = "bad_message"  # an unreadable SCENE/EVENTS body, never sent to clients
-    # camera video
-    VIDEO_BUSY = "video_busy"
 
 
 DropCounts = dict[DropReason, int]

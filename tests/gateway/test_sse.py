@@ -150,7 +150,14 @@ async def feed(client: httpx.AsyncClient, sid: str, token: str, jpeg: bytes, fps
     return seqs
 
 
-@pytest.mark.usefixtures("frames_backlog")
+@pytest.fixture
+def every_frame_answered(frames_backlog: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """However slow the machine: FRAMES keeps a backlog, and the scene stage waits long for a missing
+    earlier result rather than dropping it as `late` (the session's max age is raised too, below)."""
+    monkeypatch.setenv("SIGHTWIRE_SCENE_REORDER_WAIT_MS", "10000")
+
+
+@pytest.mark.usefixtures("every_frame_answered")
 async def test_two_clients_at_2_and_10_fps_share_one_inference_per_frame(
     nats_server: EmbeddedNatsServer, nc: NATS, js: JetStreamContext, components: ComponentRunner, coco_dir: Path
 ):
@@ -160,7 +167,7 @@ async def test_two_clients_at_2_and_10_fps_share_one_inference_per_frame(
         serving_gateway(gateway_settings(nats_server.url)) as (base, app),
         httpx.AsyncClient(base_url=base, timeout=30) as client,
     ):
-        sid, token = await create(client, fps_limit=15, enable_depth=False)
+        sid, token = await create(client, fps_limit=15, enable_depth=False, max_frame_age_ms=60_000)
         slow = Reader(client, f"/stream/events/{sid}?token={token}&fps_limit=2")
         fast = Reader(client, f"/stream/events/{sid}?token={token}&fps_limit=10")
         await poll_until(lambda: _clients(app.state.runtime.hubs, sid, 2))
