@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from ingest.webrtc.peer import Peer
-from shared.errors import ErrorCode, SightwireError
+from shared.errors import NotFound, SessionClosed, WebRTCUnavailable
 from shared.sessions import SessionRecord, SessionStore
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class PeerRegistry:
         """Answer `sdp` for session `sid` with a new peer; raise `SightwireError` with a code if refused."""
         record = await self._active_record(sid)
         if sid not in self.peers and len(self.peers) + self._reserved >= self.max_peers:
-            raise SightwireError(f"this ingest instance is full ({self.max_peers} peers)", ErrorCode.WEBRTC_UNAVAILABLE)
+            raise WebRTCUnavailable(f"this ingest instance is full ({self.max_peers} peers)")
         self._reserved += 1
         try:
             peer = self.make_peer(record)
@@ -56,10 +56,10 @@ class PeerRegistry:
     async def _active_record(self, sid: str) -> SessionRecord:
         found = await self.store.get(sid)
         if found is None:
-            raise SightwireError("no such session", ErrorCode.NOT_FOUND)
+            raise NotFound("no such session")
         record = found[0]
         if record.status != "active":
-            raise SightwireError(f"session is {record.status}", ErrorCode.SESSION_CLOSED)
+            raise SessionClosed(f"session is {record.status}")
         return record
 
     async def _run(self, peer: Peer) -> None:

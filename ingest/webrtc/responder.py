@@ -16,7 +16,7 @@ import logging
 from nats.aio.msg import Msg
 
 from ingest.webrtc.registry import PeerRegistry
-from shared.errors import ErrorCode, SightwireError
+from shared.errors import ErrorCode, InvalidSdp, SightwireError
 from shared.webrtc import MAX_SDP_BYTES, WebRtcAnswer, WebRtcOffer
 
 log = logging.getLogger(__name__)
@@ -56,5 +56,5 @@ class Responder:
     def _parse(data: bytes) -> WebRtcOffer:
         offer = WebRtcOffer.from_bytes(data)
         if offer.type != "offer" or len(offer.sdp.encode()) > MAX_SDP_BYTES:
-            raise SightwireError("not an SDP offer of acceptable size", ErrorCode.INVALID_SDP)
+            raise InvalidSdp("not an SDP offer of acceptable size")
         return offer
