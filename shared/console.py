@@ -19,7 +19,9 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from shared.logs import _STANDARD
+# a LogRecord's own attributes: anything else on a record is an `extra=` field
+STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+
 
 CONTAINER_MARKERS = ("KUBERNETES_SERVICE_HOST",)
 HIDDEN = {"color_message"}  # uvicorn's ANSI-coloured copy of the message
@@ -46,7 +48,7 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
-        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD and k not in HIDDEN)
+        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in STANDARD_ATTRS and k not in HIDDEN)
         line = f"{stamp} {self.service} {record.levelname} {record.getMessage()}" + (f"  {extras}" if extras else "")
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

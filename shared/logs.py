@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+from shared.console import STANDARD_ATTRS, ConsoleFormatter
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,7 +28,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        body.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        body.update({k: v for k, v in record.__dict__.items() if k not in STANDARD_ATTRS})
         if record.exc_info:
             body["exc"] = self.formatException(record.exc_info)
         return json.dumps(body, default=str)
@@ -39,8 +39,6 @@ def configure(service: str, level: str = "INFO", json_lines: bool = True) -> Non
     if json_lines:
         handler.setFormatter(JsonFormatter(service))
     else:
-        from shared.console import ConsoleFormatter  # imports this module: keep the import here
-
         handler.setFormatter(ConsoleFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
