@@ -8,7 +8,7 @@ subscriptions of one hub, each drained by an SSE response writing into an ASGI
 another (each waits until every viewer has sent it). Variants, same run:
 - `sse-starlette`: the previous SSE route (`EventSourceResponse` over an async
   generator of the shared frame bytes);
-- `lean`: `gateway.sse.SseResponse`;
+- `lean`: `gateway.sse.SseResponse` (due results pushed from inside `offer()`);
 each on the asyncio loop and on uvloop.
 
     python -m benchmarks.gateway_delivery --viewers 2000 --messages 50

@@ -415,18 +415,18 @@ async def fanout(steps: list[int], seconds: float, procs_per_step: int, keep_goi
 
 
 async def compare(
-    steps: list[int], seconds: float, procs_per_step: int, before_src: Path, log_dir: Path
+    steps: list[int], seconds: float, procs_per_step: int, before_src: Path, log_dir: Path, before_feed: str = "scene"
 ) -> dict[str, Any]:
-    """The ramp on two gateways in one run: `before_src` (fed RESULTS, as before the scene stage)
-    and this checkout (fed SCENE). Steps alternate which goes first, so that both see the same
-    background load as far as a shared machine allows."""
+    """The ramp on two gateways in one run: `before_src` (fed SCENE, or RESULTS for a gateway from
+    before the scene stage: `before_feed`) and this checkout (fed SCENE). Steps alternate which goes
+    first, so that both see the same background load as far as a shared machine allows."""
     rows: list[dict[str, Any]] = []
     best = {"before": 0, "after": 0}
     (log_dir / "before").mkdir(parents=True, exist_ok=True)
     (log_dir / "after").mkdir(parents=True, exist_ok=True)
     async with stack((), log_dir / "before", before_src) as old, stack((), log_dir / "after") as new:
         for i, clients in enumerate(steps):
-            order = [("before", old, "results"), ("after", new, "scene")]
+            order = [("before", old, before_feed), ("after", new, "scene")]
             for label, s, feed in order if i % 2 == 0 else order[::-1]:
                 try:
                     row = {"gateway": label, **await fanout_step(s, clients, seconds, procs_per_step, feed)}
@@ -460,6 +460,7 @@ def main() -> None:
     cmp = sub.add_parser("compare", help="the fan-out ramp on an older checkout and this one, interleaved")
     cmp.add_argument("--before-src", type=Path, required=True, help="checkout of the gateway to compare against")
     cmp.add_argument("--log-dir", type=Path, required=True)
+    cmp.add_argument("--before-feed", choices=["scene", "results"], default="scene", help="results: pre-scene gateway")
     cmp.add_argument("--steps", default="250,500,1000,1500,2000")
     cmp.add_argument("--seconds", type=float, default=8)
     cmp.add_argument("--client-procs", type=int, default=2)
@@ -476,7 +477,9 @@ def main() -> None:
         result = asyncio.run(latency(args.seconds, args.fps, not args.no_depth))
     elif args.mode == "compare":
         steps = [int(n) for n in args.steps.split(",")]
-        result = asyncio.run(compare(steps, args.seconds, args.client_procs, args.before_src, args.log_dir))
+        result = asyncio.run(
+            compare(steps, args.seconds, args.client_procs, args.before_src, args.log_dir, args.before_feed)
+        )
     else:
         steps = [int(n) for n in args.steps.split(",")]
         result = asyncio.run(fanout(steps, args.seconds, args.client_procs, args.keep_going))

@@ -26,6 +26,15 @@ Ordering rules a client can rely on:
   `Last-Event-ID` names a SCENE sequence;
 - a resume replays the missed results in order, unthrottled (catch-up), then
   joins the live stream without a gap or a duplicate (see `begin_replay`).
+
+Direct push (issue 10: 2,000 viewers at 10 fps on one process): waking one
+task per viewer per message costs more than the write itself. A transport
+whose writer is idle (the SSE response while it waits in `next()`) attaches a
+`Pusher`; a live result that may go at once (a token is free, nothing queued
+ahead of it, no replay) is then written from inside `offer()`, so the hub's
+loop over its viewers is one batch of writes and no viewer's task wakes up.
+Anything else (errors, events, a resume, a result that must wait for its
+token) takes the task path (`next()`), in the same order as before.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgpack
 import numpy as np
@@ -122,6 +131,18 @@ class DeliveryCounters:
 Listener = Callable[["ClientSubscription", OutMessage], None]
 
 
+class Pusher(Protocol):
+    """A transport that can write a message synchronously (see the module docstring)."""
+
+    def ready(self) -> bool:
+        """True while nothing is being written: a push now cannot overtake an earlier message."""
+        ...
+
+    def push(self, msg: OutMessage) -> None:
+        """Write `msg` now, from inside `offer()`; must not raise."""
+        ...
+
+
 class ClientSubscription:
     """What one connected client reads from: `await next(timeout)`."""
 
@@ -164,6 +185,7 @@ class ClientSubscription:
         self._backlog: deque[OutMessage] = deque()
         self._held: deque[OutMessage] = deque()
         self._backlog_room = asyncio.Event()
+        self._pusher: Pusher | None = None
 
     # ---- producer side (the hub) ----
 
@@ -194,6 +216,11 @@ class ClientSubscription:
     @property
     def closed(self) -> bool:
         return self._closed is not None
+
+    def attach(self, pusher: Pusher | None) -> None:
+        """Let `offer()` write due results through `pusher` (None: only through `next()`).
+        The transport attaches while it waits in `next()` and detaches when it wakes."""
+        self._pusher = pusher
 
     # ---- resume (Last-Event-ID) ----
 
@@ -347,7 +374,28 @@ class ClientSubscription:
                 self._skip(self._latest)
             self._latest = msg
         self._mark_queued(msg)
-        self._wake.set()
+        if not self._pushed_latest():
+            self._wake.set()
+
+    def _pushed_latest(self) -> bool:
+        """Write the pending result through the attached pusher if it may go now and nothing
+        (an error, an event, a replay, a write in progress) must go before it."""
+        pusher = self._pusher
+        if (
+            pusher is None
+            or self._latest is None
+            or self._replaying
+            or self._closed is not None
+            or self._backlog
+            or self._errors
+            or self._events
+            or not pusher.ready()
+            or not self._take_token()
+        ):
+            return False
+        msg, self._latest = self._latest, None
+        pusher.push(self._deliver(msg))
+        return True
 
     def _accept_event(self, msg: OutMessage) -> None:
         """Events are never replaced or rate-limited; a full queue loses its oldest, counted."""

@@ -6,7 +6,9 @@ or a reconnect, so the hub sees every message in stream order), merged into
 one iterator through a small bounded queue. SCENE messages keep their stream
 sequence as the event id (the SSE `id:`); events get none. A message read
 while newer ones of the session already wait in the stream (the consumer's
-`num_pending`; a gateway short of CPU falls behind) is marked `superseded`,
+`num_pending`; or at least `BEHIND` newer ones in the NATS client's own buffer
+or this feed's queue, where a gateway short of CPU falls behind first) is
+marked `superseded`,
 so that the hub can skip a result nobody will see rather than wake every
 viewer for it. Resume reads go through `gateway.replay`.
 """
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 
 IDLE_HEARTBEAT_S = 5.0
 QUEUE_SIZE = 256
+# Newer messages buffered in this process before a result counts as superseded: a pair the scene
+# stage releases together (its reorder window) is not a gateway falling behind.
+BEHIND = 2
 STOP_TIMEOUT_S = 2.0
 _ENDED = object()
 
@@ -44,6 +49,7 @@ class NatsLiveFeed:
         self.last_seq = [0] * len(subs)  # per subscription (SCENE, EVENTS): the last stream sequence read
         self._subs = subs
         self._queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
+        self._results_queued = 0  # detection results read but not yet taken by `messages()`
         self._readers = [asyncio.create_task(self._read(i, s), name=f"feed-{sid}") for i, s in enumerate(subs)]
 
     async def _read(self, index: int, psub: Any) -> None:
@@ -54,7 +60,8 @@ class NatsLiveFeed:
                 if out is None:
                     self.dropped += 1
                     continue
-                out.superseded = bool(msg.metadata.num_pending)
+                out.superseded = bool(msg.metadata.num_pending) or psub.pending_msgs >= BEHIND
+                self._results_queued += out.kind == "detection_result"
                 await self._queue.put(out)
         except asyncio.CancelledError:
             raise
@@ -67,6 +74,9 @@ class NatsLiveFeed:
             item = await self._queue.get()
             if item is _ENDED:
                 return
+            if item.kind == "detection_result":
+                self._results_queued -= 1
+                item.superseded = item.superseded or self._results_queued >= BEHIND
             yield item
 
     async def close(self) -> None:

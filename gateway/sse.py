@@ -12,6 +12,15 @@ whether a send has been stuck since its last look (a timer per send would cost
 more than the send). A send stuck that long ends the stream (the client
 reconnects and resumes with `Last-Event-ID`), so a stalled reader holds one
 bounded slot for at most twice `send_timeout_s`.
+
+While its task waits for the next message the response is the subscription's
+`Pusher` (gateway.fanout): a result that may go at once is written from inside
+the hub's `offer()` loop, without waking this task. The write runs the ASGI
+`send` coroutine up to its first suspension (`start_send`): on a socket with
+room (the usual case: uvicorn writes to the transport and returns) it completes
+right there; only when the socket is full does it suspend, and the rest runs as
+a task, during which nothing more is pushed. The task path (`next()`) keeps
+everything else: errors, events, resumes, pings, rate-limited results.
 """
 
 from __future__ import annotations
@@ -20,11 +29,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from gateway.fanout import ClientSubscription, OutMessage
 
@@ -33,6 +43,49 @@ log = logging.getLogger(__name__)
 PING = b": ping\r\n\r\n"
 IDLE_WAIT_S = 5.0
 STOP_TIMEOUT_S = 2.0
+PUSH_TOUCH_S = 1.0  # while results are pushed, mark the session active at most this often
+
+
+def start_send(send: Send, message: Message) -> Coroutine[Any, Any, None] | None:
+    """Run `send(message)` up to its first suspension: None when it finished without waiting,
+    else a coroutine that finishes it (await it, or run it as a task)."""
+    coro = send(message)
+    if not isinstance(coro, Coroutine):  # an ASGI send that is not an `async def`: leave it whole
+        return _awaited(coro)
+    try:
+        yielded = coro.send(None)
+    except StopIteration:
+        return None
+    return _resume(coro, yielded)
+
+
+async def _awaited(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
+async def _resume(coro: Coroutine[Any, Any, None], yielded: object) -> None:
+    """Go on with a coroutine that `start_send` began, as a task would have: wait for the
+    future it yielded, then step it again, until it returns."""
+    try:
+        while True:
+            await _settled(yielded)
+            yielded = coro.send(None)
+    except StopIteration:
+        return
+    except BaseException:
+        coro.close()
+        raise
+
+
+def _settled(yielded: object) -> Awaitable[Any]:
+    """What to wait for before stepping a suspended coroutine again: the future it yielded
+    (done, whatever its outcome: the coroutine reads that itself), or one loop turn."""
+    if yielded is None:
+        return asyncio.sleep(0)
+    if isinstance(yielded, asyncio.Future):
+        yielded._asyncio_future_blocking = False  # what a Task does with a future it is handed
+        return asyncio.wait([yielded])
+    raise RuntimeError(f"send yielded {yielded!r}, not a future")
 
 
 class SseResponse(Response):
@@ -63,6 +116,12 @@ class SseResponse(Response):
         self.send_timeout_s = send_timeout_s
         self._started = 0  # sends begun and finished: one in flight when they differ
         self._done = 0
+        self._send_fn: Send | None = None
+        self._stream_task: asyncio.Task[None] | None = None
+        self._rest: asyncio.Task[None] | None = None  # a pushed send that had to wait for the socket
+        self._touching: asyncio.Task[None] | None = None
+        self._touched_at = 0.0
+        self._last_sent = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -75,13 +134,16 @@ class SseResponse(Response):
                 asyncio.create_task(_client_left(receive), name=f"sse-left-{self.sub.sid}"),
                 asyncio.create_task(self._watch_sends(), name=f"sse-slow-{self.sub.sid}"),
             )
+            self._stream_task = stream
             try:
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in tasks:
+                self.sub.attach(None)
+                helpers = [t for t in (self._rest, self._touching) if t is not None]
+                for task in (*tasks, *helpers):
                     task.cancel()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), STOP_TIMEOUT_S)
+                    await asyncio.wait_for(asyncio.gather(*tasks, *helpers, return_exceptions=True), STOP_TIMEOUT_S)
             failed = stream.exception() if stream.done() and not stream.cancelled() else None
             if failed is not None and not isinstance(failed, OSError):  # a bug, not a client leaving
                 log.error("sse stream failed", extra={"sid": self.sub.sid}, exc_info=failed)
@@ -91,31 +153,79 @@ class SseResponse(Response):
 
     async def _stream(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        self._send_fn = send
         if not await self._send(send, b": connected\r\nretry: %d\r\n\r\n" % self.retry_ms):
             return
-        last_sent = time.monotonic()
         while True:
-            msg = await self.sub.next(min(IDLE_WAIT_S, self.ping_s))
+            msg = await self._next_unpushed()
             await self.touch()
             if msg is None:
-                if time.monotonic() - last_sent < self.ping_s:
+                if time.monotonic() - self._last_sent < self.ping_s:
                     continue
                 body = PING
             else:
                 body = self.encode(msg)
             if not await self._send(send, body):
                 return
-            last_sent = time.monotonic()
             if msg is not None and msg.kind == "closed":
                 break
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    async def _next_unpushed(self) -> OutMessage | None:
+        """`next()`, with this response attached as the pusher for as long as it waits."""
+        self.sub.attach(self)
+        try:
+            return await self.sub.next(min(IDLE_WAIT_S, self.ping_s))
+        finally:
+            self.sub.attach(None)
+
     async def _send(self, send: Send, body: bytes) -> bool:
         """One chunk (`_watch_sends` ends the stream if it never completes)."""
+        if self._rest is not None:  # a pushed send still waiting for the socket goes first
+            await self._rest
         self._started += 1
         await send({"type": "http.response.body", "body": body, "more_body": True})
         self._done += 1
+        self._last_sent = time.monotonic()
         return True
+
+    # ---- Pusher (gateway.fanout): writes from inside the hub's offer() ----
+
+    def ready(self) -> bool:
+        return self._started == self._done and self._send_fn is not None
+
+    def push(self, msg: OutMessage) -> None:
+        assert self._send_fn is not None  # ready() said so
+        self._started += 1
+        self._last_sent = now = time.monotonic()
+        try:
+            rest = start_send(
+                self._send_fn, {"type": "http.response.body", "body": self.encode(msg), "more_body": True}
+            )
+        except Exception as exc:  # the transport failed: end the stream as a failed send would
+            self._end_stream(exc)
+            return
+        if rest is None:
+            self._done += 1
+        else:
+            self._rest = asyncio.ensure_future(self._finish_push(rest))
+        if now - self._touched_at >= PUSH_TOUCH_S and (self._touching is None or self._touching.done()):
+            self._touched_at = now
+            self._touching = asyncio.ensure_future(self.touch())
+
+    async def _finish_push(self, rest: Coroutine[Any, Any, None]) -> None:
+        try:
+            await rest
+        except Exception as exc:
+            self._end_stream(exc)
+            return
+        self._done += 1
+
+    def _end_stream(self, exc: BaseException) -> None:
+        if not isinstance(exc, OSError):
+            log.error("sse push failed", extra={"sid": self.sub.sid}, exc_info=exc)
+        if self._stream_task is not None:
+            self._stream_task.cancel()
 
     async def _watch_sends(self) -> None:
         """Return (ending the stream) once one send has been pending for a whole interval."""

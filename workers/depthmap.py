@@ -23,7 +23,8 @@ def depth_grid(output: np.ndarray, grid_w: int, grid_h: int) -> np.ndarray:
     plane = np.squeeze(output)
     if plane.ndim != 2:
         raise ValueError(f"depth output of shape {output.shape} is not a single map")
-    small = cv2.resize(plane.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_AREA)
+    # copy=False: the engine's output is already a float32 copy of its own; no second 1 MB copy
+    small = cv2.resize(plane.astype(np.float32, copy=False), (grid_w, grid_h), interpolation=cv2.INTER_AREA)
     small = np.clip(np.nan_to_num(small, posinf=FLOAT16_MAX, neginf=-FLOAT16_MAX), -FLOAT16_MAX, FLOAT16_MAX)
     return small.astype(GRID_DTYPE)
 

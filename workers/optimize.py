@@ -6,9 +6,11 @@ fake-quantize nodes that OpenVINO's CPU plugin executes as INT8 kernels. We do
 not hand-roll any of that. NNCF pulls in SciPy and scikit-learn (~180 MB), so
 it is the optional extra `sightwire[optimize]`, imported only here.
 
-The IR is written beside the model (`<stem>_int8.xml/.bin`, or `--output DIR`)
-with a float input of the model's own shape, so the worker compiles it with
-the same fused preprocessing as the FP file. In the same run the command
+The IR (`<stem>_int8.xml/.bin`, float input of the model's own shape) is
+registered in the model store as `<name>-int8` (workers/models/store.py), so
+`SIGHTWIRE_DETECTOR_MODEL=yolox_nano-int8` runs it like any other model, with the
+same fused preprocessing as the FP file; `--output DIR` keeps a copy there too.
+Agreement is measured on the registered model, loaded through the registry. In the same run the command
 measures what the user is trading: raw throughput of FP vs INT8 (interleaved
 rounds, THROUGHPUT hint, median of per-round ratios) and box agreement on the
 evaluation photos: boxes are matched one to one (same class, IoU >= 0.5,
@@ -21,9 +23,12 @@ threshold and the product's compile settings. It prints a table and can write th
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
+import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -35,6 +40,7 @@ import openvino as ov
 from shared.envelopes import Box
 from workers.engine import Engine, compile_model, input_shape, read_model
 from workers.images import decode_jpeg
+from workers.models import store
 from workers.models.registry import ModelError, ModelSpec, resolve, spec_of
 from workers.preprocess import to_tensor
 from workers.settings import WorkerSettings
@@ -46,6 +52,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg"}
 MAX_IMAGES = 1000
 MATCH_IOU = 0.5
 BENCH_ROUNDS = 3
+INT8_SUFFIX = "-int8"
 
 
 class OptimizeError(RuntimeError):
@@ -56,6 +63,7 @@ class OptimizeError(RuntimeError):
 class Report:
     model: str
     int8_path: str
+    registered_as: str  # the INT8 model's name in the store: SIGHTWIRE_DETECTOR_MODEL=<this>
     calibration_images: int
     eval_images: int
     fp_fps: float
@@ -104,6 +112,32 @@ def quantize(path: Path, spec: ModelSpec, calibration: Sequence[Path], output: P
     output.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, str(output))
     return output
+
+
+def int8_name(spec: ModelSpec) -> str:
+    """The store name of a model's INT8 version: `yolox_nano` -> `yolox_nano-int8`."""
+    name = f"{spec.name[: 64 - len(INT8_SUFFIX)]}{INT8_SUFFIX}"
+    if not store.valid_name(name):
+        raise OptimizeError(f"cannot make a model store name from {spec.name!r}")
+    return name
+
+
+def register(spec: ModelSpec, ir: Path, source: Path, settings: WorkerSettings) -> ModelSpec:
+    """Copy the IR (.xml + .bin) into the model store as `<name>-int8`; return the registered spec."""
+    if spec.family not in ("yolox", "yolov8", "yolov5"):
+        raise OptimizeError(f"{spec.name}: family {spec.family} cannot be registered as a detector")
+    manifest = store.Manifest(
+        name=int8_name(spec),
+        family=spec.family,
+        file=ir.name,
+        labels=list(spec.labels),
+        width=spec.input.width,
+        height=spec.input.height,
+        sha256=hashlib.sha256(ir.read_bytes()).hexdigest(),
+        source=f"{source} (NNCF INT8)",
+    )
+    store.save(settings.model_store_dir, manifest, [ir, ir.with_suffix(".bin")])
+    return spec_of(manifest.name, "detector", settings)
 
 
 def throughput(compiled: ov.CompiledModel, tensors: list[np.ndarray], n: int) -> float:
@@ -155,12 +189,13 @@ def detections(engine: Engine, task: DetectorTask, images: Iterable[Path]) -> li
 
 
 def agreement(
-    fp: Path, int8: Path, spec: ModelSpec, settings: WorkerSettings, images: Sequence[Path]
+    fp: tuple[Path, ModelSpec], int8: tuple[Path, ModelSpec], settings: WorkerSettings, images: Sequence[Path]
 ) -> tuple[int, int, int]:
-    """(FP boxes, INT8 boxes, matched pairs) over `images`, through the worker's own task."""
-    task = DetectorTask(spec, settings, fused=True)
+    """(FP boxes, INT8 boxes, matched pairs) over `images`, each model through the worker's own task
+    built from its own spec (the INT8 one as the registry gives it)."""
     results = []
-    for path in (fp, int8):
+    for path, spec in (fp, int8):
+        task = DetectorTask(spec, settings, fused=True)
         engine = Engine.load(path, spec.input, hint="LATENCY", requests=1, fused=True)
         try:
             results.append(detections(engine, task, images))
@@ -179,20 +214,28 @@ def optimize(
     output_dir: Path | None = None,
     bench_frames: int = 200,
 ) -> Report:
-    spec = spec_of(name)
+    spec = spec_of(name, settings=settings)
     if spec.task != "detector":
         raise OptimizeError(f"{name} is a {spec.task} model; INT8 agreement is measured on detections")
     calibration = images_in(calibration_dir)
     evaluation = images_in(eval_dir) if eval_dir is not None else calibration
     path = resolve(spec, settings)
-    target = (output_dir or path.parent) / f"{path.stem}_int8.xml"
-    log.info("quantizing", extra={"model": name, "images": len(calibration), "output": str(target)})
-    quantize(path, spec, calibration, target)
+    staging = output_dir or Path(tempfile.mkdtemp(prefix="sightwire-int8-"))
+    try:
+        written = staging / f"{path.stem}_int8.xml"
+        log.info("quantizing", extra={"model": name, "images": len(calibration), "output": str(written)})
+        quantize(path, spec, calibration, written)
+        int8_spec = register(spec, written, path, settings)
+    finally:
+        if output_dir is None:
+            shutil.rmtree(staging, ignore_errors=True)
+    target = resolve(int8_spec, settings)  # what the worker will load: the store's copy
     fp_fps, int8_fps, ratio = speed(path, target, spec, evaluation, bench_frames)
-    fp_n, int8_n, matched = agreement(path, target, spec, settings, evaluation)
+    fp_n, int8_n, matched = agreement((path, spec), (target, int8_spec), settings, evaluation)
     return Report(
         model=name,
         int8_path=str(target),
+        registered_as=int8_spec.name,
         calibration_images=len(calibration),
         eval_images=len(evaluation),
         fp_fps=round(fp_fps, 1),
@@ -207,7 +250,7 @@ def optimize(
 
 
 def print_report(r: Report) -> None:
-    print(f"INT8 IR: {r.int8_path}")
+    print(f"INT8 IR: {r.int8_path}, registered as {r.registered_as}: SIGHTWIRE_DETECTOR_MODEL={r.registered_as}")
     print(
         f"{'model':<12}{'FP fps':>9}{'INT8 fps':>10}{'speed-up':>10}{'FP boxes':>10}{'INT8 boxes':>12}"
         f"{'matched':>9}{'FP found':>10}{'INT8 found':>12}"

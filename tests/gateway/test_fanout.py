@@ -7,6 +7,7 @@ A hand-driven clock makes the FPS cap exact without sleeping; `next(0)` asks
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from gateway.fanout import ClientSubscription, LatencyWindow, OutMessage
 
@@ -223,3 +224,61 @@ async def test_after_a_burst_input_at_the_client_rate_waits_no_longer_than_its_j
             clock.now += 0.001
         waits.append(clock.now - arrival)
     assert max(waits[5:]) <= 0.021, waits  # never more than the jitter: waits do not pile up
+
+
+class RecordingPusher:
+    """A transport writer: takes what `offer()` pushes while `idle`."""
+
+    def __init__(self) -> None:
+        self.idle = True
+        self.pushed: list[OutMessage] = []
+
+    def ready(self) -> bool:
+        return self.idle
+
+    def push(self, msg: OutMessage) -> None:
+        self.pushed.append(msg)
+
+
+async def test_an_attached_pusher_gets_due_results_from_offer_under_the_same_fps_cap():
+    clock = Clock()
+    sub = subscription(clock, fps=2)
+    pusher = RecordingPusher()
+    sub.attach(pusher)
+    pushed_at: list[float] = []
+    for event_id in range(1, 21):  # 10 per second for 2 s
+        before = len(pusher.pushed)
+        sub.offer(result(event_id, event_id))
+        pushed_at += [clock.now] * (len(pusher.pushed) - before)
+        clock.now += 0.1
+    seqs = [m.seq for m in pusher.pushed]
+    assert seqs[0] == 1 and seqs == sorted(seqs) and 3 <= len(seqs) <= 4  # 1 at once, then 2/s
+    assert all(b - a >= 0.5 - 1e-6 for a, b in itertools.pairwise(pushed_at))
+    rest = await drain_now(sub)  # only the newest result, left pending for its slot, remains
+    assert [m.seq for m in rest] in ([], [20])
+    assert sub.delivered == len(seqs) + len(rest) and sub.skipped == 20 - sub.delivered
+
+
+async def test_nothing_is_pushed_past_queued_errors_events_a_replay_or_a_busy_writer():
+    clock = Clock()
+    sub = subscription(clock, fps=30)
+    pusher = RecordingPusher()
+    sub.attach(pusher)
+    sub.offer(error(1))
+    sub.offer(result(2, 2))  # the error is still queued for next(): the result must wait behind it
+    assert pusher.pushed == [] and [m.event_id for m in await drain_now(sub)] == [1, 2]
+    pusher.idle = False
+    clock.now += 1
+    sub.offer(result(3, 3))  # a write is in progress: next() sends it
+    assert pusher.pushed == [] and [m.seq for m in await drain_now(sub)] == [3]
+    pusher.idle = True
+    sub.begin_replay(3)
+    clock.now += 1
+    sub.offer(result(4, 4))  # held during a replay
+    assert pusher.pushed == []
+    sub.end_replay()  # live again: the held result is due and nothing is queued, so it is pushed
+    assert [m.seq for m in pusher.pushed] == [4]
+    sub.attach(None)
+    clock.now += 1
+    sub.offer(result(5, 5))
+    assert [m.seq for m in pusher.pushed] == [4] and [m.seq for m in await drain_now(sub)] == [5]

@@ -80,3 +80,48 @@ async def test_a_send_that_never_completes_ends_the_stream_within_two_timeouts()
     await asyncio.wait_for(stalled.wait(), 5)
     await asyncio.wait_for(task, 5)  # ended by the send watch, not by the client
     assert closed == [True]
+
+
+async def test_a_pushed_send_that_waits_for_the_socket_finishes_before_the_next_one_starts():
+    sub = ClientSubscription("s", "sse", 30, 30, 4)
+    closed: list[bool] = []
+    bodies: list[bytes] = []
+    drained = asyncio.Event()
+    first = True
+    senders: list[str] = []  # which task ran each result's send
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal first
+        if message["type"] != "http.response.body":
+            return
+        body = message["body"]
+        if body.startswith(b"id:"):
+            senders.append(asyncio.current_task().get_name())  # type: ignore[union-attr]
+        if body.startswith(b"id:") and first:  # the socket is full on the first result
+            first = False
+            await drained.wait()
+        bodies.append(body)
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    task = asyncio.create_task(response(sub, closed)(SCOPE, receive, send))
+    async with asyncio.timeout(5):
+        while len(bodies) < 1:  # connected
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # the response is waiting in next(): the first result is pushed from offer()
+    sub.offer(OutMessage.from_json(1, scene.result(1)))
+    sub.offer(OutMessage.from_json(2, scene.result(2)))
+    await asyncio.sleep(0.05)
+    assert len(bodies) == 1  # the pushed send is still waiting; nothing overtook it
+    drained.set()
+    async with asyncio.timeout(5):
+        while len(bodies) < 3:
+            await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert [b.split(b"\r\n", 1)[0] for b in bodies[1:]] == [b"id: 1", b"id: 2"]
+    assert sub.delivered == 2
+    # the first was written from inside offer() (this test's task), the second by the response's own task
+    assert senders == [asyncio.current_task().get_name(), "sse-s"]  # type: ignore[union-attr]

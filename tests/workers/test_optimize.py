@@ -1,8 +1,10 @@
-"""`sightwire models optimize --int8`: NNCF quantizes yolox_nano on 20 photos; the IR loads and
-finds what the FP model finds on the other 40."""
+"""`sightwire models optimize --int8`: NNCF quantizes yolox_nano on 20 photos; the IR is registered
+as `yolox_nano-int8`, loads through the registry as the worker loads it, and finds what the FP
+model finds on the other 40."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -10,10 +12,11 @@ import pytest
 
 from shared.cli import main
 from shared.envelopes import Box
-from workers.engine import Engine
-from workers.models.registry import spec_of
+from workers.models.registry import resolve, spec_of
 from workers.optimize import matches, optimize
+from workers.service import load_engine
 from workers.settings import WorkerSettings
+from workers.tasks import DetectorTask
 
 CALIBRATION = 20
 # The target is >= 95 % (measured: 95 % of FP boxes found at the 0.25 publish threshold); a
@@ -32,21 +35,37 @@ def photo_split(coco_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
     return calibration, evaluation
 
 
-def test_int8_ir_is_written_loads_and_agrees_with_fp(
-    model_dir: Path, photo_split: tuple[Path, Path], tmp_path: Path
+def test_int8_ir_is_registered_loads_through_the_registry_and_agrees_with_fp(
+    model_dir: Path, photo_split: tuple[Path, Path], tmp_path: Path, coco_dir: Path
 ) -> None:
     calibration, evaluation = photo_split
-    settings = WorkerSettings(model_dir=model_dir)
+    settings = WorkerSettings(model_dir=model_dir, model_store_dir=tmp_path / "store", ov_cache=False)
     report = optimize("yolox_nano", settings, calibration, evaluation, tmp_path / "out", bench_frames=40)
-    ir = Path(report.int8_path)
-    assert ir == tmp_path / "out" / "yolox_nano_int8.xml" and ir.with_suffix(".bin").stat().st_size > 100_000
+    kept = tmp_path / "out" / "yolox_nano_int8.xml"
+    assert kept.is_file() and kept.with_suffix(".bin").stat().st_size > 100_000  # --output keeps a copy
+    assert report.registered_as == "yolox_nano-int8"
     assert (report.calibration_images, report.eval_images) == (20, 40)
     assert report.fp_boxes > 40 and report.matched <= min(report.fp_boxes, report.int8_boxes)
     assert report.agreement >= AGREEMENT_FLOOR, report
     assert report.int8_matched_share >= AGREEMENT_FLOOR, report
     assert report.fp_fps > 0 and report.int8_fps > 0 and report.speedup > 0
-    engine = Engine.load(ir, spec_of("yolox_nano").input, requests=1, fused=True)
-    engine.close()
+
+    # The worker's own path: SIGHTWIRE_DETECTOR_MODEL=yolox_nano-int8 -> spec -> file -> fused engine.
+    worker = WorkerSettings(
+        model_dir=model_dir, model_store_dir=tmp_path / "store", detector_model="yolox_nano-int8", ov_cache=False
+    )
+    spec = spec_of(worker.detector_model, "detector", worker)
+    assert spec.family == "yolox" and spec.input == spec_of("yolox_nano").input and len(spec.labels) == 80
+    assert resolve(spec, worker) == Path(report.int8_path) and Path(report.int8_path).is_relative_to(tmp_path / "store")
+    engine = asyncio.run(load_engine("detector", spec, worker))
+    try:
+        photo = next(p for p in sorted(evaluation.iterdir()) if p.suffix == ".jpg")
+        task = DetectorTask(spec, worker, fused=engine.fused)
+        prepared = task.prepare(photo.read_bytes())
+        boxes = task.finish(engine.infer_sync(prepared.tensor), prepared.geometry)
+    finally:
+        engine.close()
+    assert boxes and all(b.label in spec.labels for b in boxes)
 
 
 def test_cli_refuses_incomplete_requests(
