@@ -50,6 +50,9 @@ from typing import Any, Literal, Protocol
 import msgpack
 import numpy as np
 
+from shared.latest import LatestSlot
+from shared.rates import RateLimiter
+
 MessageKind = Literal["detection_result", "error", "event", "drops", "closed"]
 KINDS: frozenset[str] = frozenset(("detection_result", "error", "event", "drops"))
 QUEUED: frozenset[str] = frozenset(("error", "drops"))  # each one sent, never replaced by a newer message
@@ -171,14 +174,13 @@ class ClientSubscription:
         self._on_delivered = on_delivered
         self._on_skipped = on_skipped
         self._clock = clock
-        self._latest: OutMessage | None = None
+        self._latest: LatestSlot[OutMessage] = LatestSlot(self._skip)  # latest wins; a replaced one is skipped
         self._errors: deque[OutMessage] = deque()
         self._events: deque[OutMessage] = deque()
         self._closed: OutMessage | None = None
         self._finished = False
         self._wake = asyncio.Event()
-        self._tokens = 1.0
-        self._tokens_at = clock()
+        self._limiter = RateLimiter(self.fps_limit, BURST, tokens=1.0, now=clock())
         self._last_seq = -1
         self._last_event_id = 0
         self._replaying = False
@@ -192,6 +194,7 @@ class ClientSubscription:
     def set_session_fps(self, session_fps: int) -> None:
         """The session's fps_limit changed: a client override never exceeds it."""
         self.fps_limit = max(1, min(self.requested_fps, session_fps))
+        self._limiter.rate = self.fps_limit
 
     def offer(self, msg: OutMessage) -> None:
         """Hand over a live message; never blocks, never grows without bound."""
@@ -277,8 +280,8 @@ class ClientSubscription:
                 return msg
             now = self._clock()
             wait = deadline - now
-            if self._latest is not None and not self._replaying:
-                wait = min(wait, self._due_in(now))
+            if self._latest.pending and not self._replaying:
+                wait = min(wait, self._limiter.wait_s(now))
             if wait <= 0:
                 if now >= deadline:
                     return None
@@ -309,29 +312,15 @@ class ClientSubscription:
             return self._deliver(self._errors.popleft())
         if self._events:
             return self._deliver(self._events.popleft())
-        if self._latest is not None and not self._replaying and self._take_token():
-            msg, self._latest = self._latest, None
+        if not self._replaying and (msg := self._latest.take_if(self._take_token)) is not None:
             return self._deliver(msg)
         if self._closed is not None and not self._backlog:
             self._finished = True
             return self._closed
         return None
 
-    def _refill(self, now: float) -> None:
-        self._tokens = min(BURST, self._tokens + (now - self._tokens_at) * self.fps_limit)
-        self._tokens_at = now
-
     def _take_token(self) -> bool:
-        self._refill(self._clock())
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
-
-    def _due_in(self, now: float) -> float:
-        """Seconds until the next send is allowed."""
-        self._refill(now)
-        return max(0.0, (1.0 - self._tokens) / self.fps_limit)
+        return self._limiter.take(self._clock())
 
     def _deliver(self, msg: OutMessage) -> OutMessage:
         self.delivered += 1
@@ -370,9 +359,7 @@ class ClientSubscription:
         if msg.kind in QUEUED:
             self._accept_error(msg)
         else:
-            if self._latest is not None:
-                self._skip(self._latest)
-            self._latest = msg
+            self._latest.put(msg)
         self._mark_queued(msg)
         if not self._pushed_latest():
             self._wake.set()
@@ -383,17 +370,17 @@ class ClientSubscription:
         pusher = self._pusher
         if (
             pusher is None
-            or self._latest is None
             or self._replaying
             or self._closed is not None
             or self._backlog
             or self._errors
             or self._events
             or not pusher.ready()
-            or not self._take_token()
         ):
             return False
-        msg, self._latest = self._latest, None
+        msg = self._latest.take_if(self._take_token)
+        if msg is None:
+            return False
         pusher.push(self._deliver(msg))
         return True
 
@@ -408,9 +395,7 @@ class ClientSubscription:
     def _accept_error(self, msg: OutMessage) -> None:
         # Event ids must stay increasing on the wire: a pending result older than this
         # error can no longer be sent after it, so it counts as skipped.
-        if self._latest is not None:
-            self._skip(self._latest)
-            self._latest = None
+        self._latest.evict()
         if len(self._errors) >= self.buffer:
             self._errors.popleft()
             self.errors_dropped += 1

@@ -28,7 +28,7 @@ class LatestSlot(Generic[T]):
     def __init__(self, on_replaced: Callable[[T], None] | None = None) -> None:
         self.replaced = 0
         self._item: T | None = None
-        self._ready = asyncio.Event()
+        self._ready: asyncio.Event | None = None  # made by the first `get`: a slot nobody awaits costs no Event
         self._closed = False
         self._on_replaced = on_replaced
 
@@ -47,7 +47,8 @@ class LatestSlot(Generic[T]):
             return False
         replaced = self.evict()
         self._item = item
-        self._ready.set()
+        if self._ready is not None:
+            self._ready.set()
         return replaced is None
 
     def evict(self) -> T | None:
@@ -62,12 +63,21 @@ class LatestSlot(Generic[T]):
     def take(self) -> T | None:
         """The waiting item now, or None."""
         item, self._item = self._item, None
-        self._ready.clear()
+        if self._ready is not None:
+            self._ready.clear()
         return item
+
+    def take_if(self, allowed: Callable[[], bool]) -> T | None:
+        """The waiting item if there is one and `allowed()` says it may go now (asked only then)."""
+        if self._item is None or not allowed():
+            return None
+        return self.take()
 
     async def get(self, timeout_s: float) -> T | None:
         """The waiting item, or None after `timeout_s` or once closed and empty."""
         if self._item is None and not self._closed:
+            if self._ready is None:
+                self._ready = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout_s):
                     await self._ready.wait()
@@ -76,4 +86,5 @@ class LatestSlot(Generic[T]):
     def close(self) -> None:
         """No more items; wakes a waiting `get` (an item already waiting is still returned)."""
         self._closed = True
-        self._ready.set()
+        if self._ready is not None:
+            self._ready.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from shared.latest import LatestSlot
 
@@ -48,3 +49,21 @@ async def test_take_and_evict_for_a_consumer_that_reads_when_it_may() -> None:
     assert slot.evict() == "b" and skipped == ["b"] and slot.replaced == 1
     assert slot.evict() is None and slot.replaced == 1
     assert await slot.get(0.01) is None  # an evicted item is not delivered
+
+
+def test_take_if_asks_only_when_something_waits_and_takes_only_when_allowed() -> None:
+    slot: LatestSlot[int] = LatestSlot()
+    asked: list[bool] = []
+
+    def allowed(answer: bool) -> Callable[[], bool]:
+        def ask() -> bool:
+            asked.append(answer)
+            return answer
+
+        return ask
+
+    assert slot.take_if(allowed(True)) is None and asked == []  # nothing waits: the token is not spent
+    slot.put(7)
+    assert slot.take_if(allowed(False)) is None and slot.pending  # refused: still waiting
+    assert slot.take_if(allowed(True)) == 7 and not slot.pending
+    assert asked == [False, True]
