@@ -1,4 +1,4 @@
-"""Per-client delivery: latest wins, `fps_limit` results per second at most, never blocking the hub.
+"""Per-client delivery: latest wins, `delivery_fps` results per second at most, never blocking the hub.
 
 A hub hands every result to every subscription with `offer()`, which is
 synchronous and O(1): it only replaces the subscription's single pending slot.
@@ -7,9 +7,10 @@ nothing and slows no other viewer; it merely sees fewer, fresher results.
 Per subscription the memory is bounded: one pending result, a small deque of
 errors (`client_buffer`), and during a resume a bounded replay backlog.
 
-Rate: a token bucket per client (rate `fps_limit`, depth `BURST`) decides when
+Rate: a token bucket per client (rate `delivery_fps`: the client's `?fps_limit=`,
+capped at the session's; depth `BURST`) decides when
 the pending result may go; in between, newer results replace it (counted as
-skipped). On average a client gets at most `fps_limit` results per second (at
+skipped). On average a client gets at most `delivery_fps` results per second (at
 most one more in any single second), and input that runs at or below its rate
 is passed on the moment it arrives.
 
@@ -57,11 +58,11 @@ MessageKind = Literal["detection_result", "error", "event", "drops", "closed"]
 KINDS: frozenset[str] = frozenset(("detection_result", "error", "event", "drops"))
 QUEUED: frozenset[str] = frozenset(("error", "drops"))  # each one sent, never replaced by a newer message
 
-# Depth of the per-client token bucket (rate = fps_limit). Exactly 1 would make a
+# Depth of the per-client token bucket (rate = delivery_fps). Exactly 1 would make a
 # result that arrives a little late push every later slot back for good when the input
 # runs at the client's own rate (lag only ever grows); a depth of 2 absorbs a late
 # arrival of up to one interval, so jitter adds no latency, while the average rate
-# stays at fps_limit and any one second holds at most one result more.
+# stays at delivery_fps and any one second holds at most one result more.
 BURST = 2.0
 
 
@@ -153,7 +154,7 @@ class ClientSubscription:
         self,
         sid: str,
         transport: str,
-        fps_limit: int,
+        delivery_fps: int,
         session_fps: int,
         buffer: int,
         on_delivered: Listener | None = None,
@@ -163,8 +164,8 @@ class ClientSubscription:
     ) -> None:
         self.sid = sid
         self.transport = transport
-        self.requested_fps = fps_limit
-        self.fps_limit = min(fps_limit, session_fps)
+        self.requested_fps = delivery_fps
+        self.delivery_fps = min(delivery_fps, session_fps)
         self.buffer = max(1, buffer)
         self.delivered = 0
         self.skipped = 0
@@ -180,7 +181,7 @@ class ClientSubscription:
         self._closed: OutMessage | None = None
         self._finished = False
         self._wake = asyncio.Event()
-        self._limiter = RateLimiter(self.fps_limit, BURST, tokens=1.0, now=clock())
+        self._limiter = RateLimiter(self.delivery_fps, BURST, tokens=1.0, now=clock())
         self._last_seq = -1
         self._last_event_id = 0
         self._replaying = False
@@ -192,9 +193,9 @@ class ClientSubscription:
     # ---- producer side (the hub) ----
 
     def set_session_fps(self, session_fps: int) -> None:
-        """The session's fps_limit changed: a client override never exceeds it."""
-        self.fps_limit = max(1, min(self.requested_fps, session_fps))
-        self._limiter.rate = self.fps_limit
+        """The session's analysis rate (`fps_limit`) changed: a client's own rate never exceeds it."""
+        self.delivery_fps = max(1, min(self.requested_fps, session_fps))
+        self._limiter.rate = self.delivery_fps
 
     def offer(self, msg: OutMessage) -> None:
         """Hand over a live message; never blocks, never grows without bound."""

@@ -151,7 +151,7 @@ class SessionHub:
         """A new session config: its fps applies to every viewer at once."""
         self.config = config
         for sub in self.subs:
-            sub.set_session_fps(config.fps_limit)
+            sub.set_session_fps(config.analysis_fps)
 
     def add(self, sub: ClientSubscription) -> None:
         if self._linger is not None:
@@ -246,7 +246,7 @@ class HubRegistry:
 
     @asynccontextmanager
     async def subscribe(
-        self, sid: str, transport: str, fps_limit: int, last_event_id: int | None = None
+        self, sid: str, transport: str, delivery_fps: int, last_event_id: int | None = None
     ) -> AsyncIterator[ClientSubscription]:
         """A viewer of `sid` for the duration of the block.
 
@@ -256,8 +256,8 @@ class HubRegistry:
         """
         resume = last_event_id if last_event_id is not None and await self.feed.resumable(last_event_id) else None
         hub = await self._hub_for(sid)
-        session_fps = hub.config.fps_limit if hub is not None else fps_limit
-        sub = self._new_subscription(sid, transport, fps_limit, session_fps, hub)
+        session_fps = hub.config.analysis_fps if hub is not None else delivery_fps
+        sub = self._new_subscription(sid, transport, delivery_fps, session_fps, hub)
         replayer: asyncio.Task[int] | None = None
         try:
             if hub is None:
@@ -329,7 +329,7 @@ class HubRegistry:
     # ---- internals ----
 
     def _new_subscription(
-        self, sid: str, transport: str, fps_limit: int, session_fps: int, hub: SessionHub | None
+        self, sid: str, transport: str, delivery_fps: int, session_fps: int, hub: SessionHub | None
     ) -> ClientSubscription:
         process, mine = self.counters, hub.counters if hub is not None else DeliveryCounters()
         process_lag, hub_lag = self.latency, hub.latency if hub is not None else LatencyWindow(1)
@@ -349,7 +349,7 @@ class HubRegistry:
         return ClientSubscription(
             sid,
             transport,
-            fps_limit,
+            delivery_fps,
             session_fps,
             self.settings.client_buffer,
             delivered,

@@ -75,11 +75,11 @@ async def test_fps_cap_over_a_simulated_stream():
 async def test_session_fps_caps_the_client_override_and_follows_changes():
     clock = Clock()
     sub = subscription(clock, fps=20, session_fps=5)
-    assert sub.fps_limit == 5
+    assert sub.delivery_fps == 5
     sub.set_session_fps(30)
-    assert sub.fps_limit == 20
+    assert sub.delivery_fps == 20
     sub.set_session_fps(1)
-    assert sub.fps_limit == 1
+    assert sub.delivery_fps == 1
 
 
 async def test_seq_never_goes_back_and_event_ids_never_repeat():

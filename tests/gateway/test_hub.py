@@ -53,14 +53,14 @@ async def test_fps_changes_apply_without_reconnecting(gateway: Gateway):
     session = await gateway.create_session(fps_limit=20)
     sid, token = session["client_id"], session["token"]
     async with gateway.runtime.hubs.subscribe(sid, "sse", 30) as sub:
-        assert sub.fps_limit == 20
+        assert sub.delivery_fps == 20
         response = await gateway.client.patch(
             f"/stream/sessions/{sid}/config", json={"fps_limit": 3}, headers={"Authorization": f"Bearer {token}"}
         )
         assert response.status_code == 200, response.text
 
         async def applied() -> bool:
-            return sub.fps_limit == 3
+            return sub.delivery_fps == 3
 
         await poll_until(applied)
 

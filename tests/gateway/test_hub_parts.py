@@ -133,9 +133,9 @@ async def test_a_session_fps_change_from_the_watch_reaches_every_viewer():
     hubs = HubRegistry(settings(), feed, sessions)
     await hubs.start()
     async with hubs.subscribe("s1", "sse", 30) as sub:
-        assert sub.fps_limit == 20
+        assert sub.delivery_fps == 20
         await sessions.change("s1", session("s1", fps=2))
-        assert sub.fps_limit == 2
+        assert sub.delivery_fps == 2
         await sessions.change("s1", None)  # deleted elsewhere
         final = await sub.next(5)
     assert final is not None and final.kind == "closed"
