@@ -93,3 +93,20 @@ class PipelineTally:
     def dropped(self) -> DropCounts:
         with self._lock:
             return dict(self._dropped)
+
+
+class TalliedStats:
+    """For a component's stats object: `processed`, `dropped` and `drop()` read and feed its `frames` tally."""
+
+    frames: PipelineTally
+
+    @property
+    def processed(self) -> int:
+        return self.frames.processed
+
+    @property
+    def dropped(self) -> DropCounts:
+        return self.frames.dropped
+
+    def drop(self, reason: DropReason | str, n: int = 1) -> None:
+        self.frames.drop(reason, n)

@@ -16,7 +16,7 @@ from prometheus_client import Counter, Histogram
 
 from shared.envelopes import Heartbeat, now_ns
 from shared.metrics import latency_histogram
-from shared.telemetry import DropCounts, DropReason, PipelineTally
+from shared.telemetry import PipelineTally, TalliedStats
 
 
 @functools.cache
@@ -36,7 +36,7 @@ def age_histogram() -> Histogram:
     return latency_histogram("sightwire_worker_result_age_seconds", "Capture to result published", ("kind",))
 
 
-class WorkerStats:
+class WorkerStats(TalliedStats):
     """Cumulative counters of one worker process."""
 
     def __init__(self, kind: str, instance: str, model: str, labels: Sequence[str] = ()) -> None:
@@ -48,14 +48,6 @@ class WorkerStats:
         self.errors = 0
         self.in_flight = 0
 
-    @property
-    def processed(self) -> int:
-        return self.frames.processed
-
-    @property
-    def dropped(self) -> DropCounts:
-        return self.frames.dropped
-
     def result_published(self, *, error: bool, processing_s: float, age_s: float) -> None:
         if error:
             self.errors += 1
@@ -64,9 +56,6 @@ class WorkerStats:
         frames_counter().labels(self.kind, "error" if error else "ok").inc()
         processing_histogram().labels(self.kind).observe(processing_s)
         age_histogram().labels(self.kind).observe(age_s)
-
-    def drop(self, reason: DropReason | str, n: int = 1) -> None:
-        self.frames.drop(reason, n)
 
     def heartbeat(self) -> Heartbeat:
         return Heartbeat(

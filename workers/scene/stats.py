@@ -14,7 +14,7 @@ import functools
 from prometheus_client import Counter, Gauge
 
 from shared.envelopes import Heartbeat, now_ns
-from shared.telemetry import DropCounts, DropReason, PipelineTally
+from shared.telemetry import PipelineTally, TalliedStats
 
 SERVICE = "scene"
 
@@ -29,7 +29,7 @@ def sessions_gauge() -> Gauge:
     return Gauge("sightwire_scene_sessions", "Sessions this scene instance owns")
 
 
-class SceneStats:
+class SceneStats(TalliedStats):
     def __init__(self, instance: str) -> None:
         self.instance = instance
         self.frames = PipelineTally(SERVICE)
@@ -39,14 +39,6 @@ class SceneStats:
         self.restored = 0
         self.sessions = 0
 
-    @property
-    def processed(self) -> int:
-        return self.frames.processed
-
-    @property
-    def dropped(self) -> DropCounts:
-        return self.frames.dropped
-
     def message(self, kind: str) -> None:
         if kind == "error":
             self.errors += 1
@@ -54,9 +46,6 @@ class SceneStats:
             self.frames.count_processed()
         self.published += 1
         messages_counter().labels(kind).inc()
-
-    def drop(self, reason: DropReason | str, n: int = 1) -> None:
-        self.frames.drop(reason, n)
 
     def owned(self, n: int) -> None:
         self.sessions = n
