@@ -164,7 +164,7 @@ async def _validated_publish(
     runtime: IntakeContext, record: SessionRecord, data: bytes, frame_id: str | None, captured_at_ns: int | None
 ) -> int:
     if not runtime.accepting:
-        raise _with_frame_id(Unavailable("gateway is shutting down"), frame_id)
+        raise Unavailable("gateway is shutting down", frame_id=frame_id)
     if record.source.pulled:
         raise Conflict(f"this session's frames come from its {record.source.type} source", frame_id=frame_id)
     check_size(runtime, len(data), frame_id)
@@ -180,10 +180,4 @@ async def _validated_publish(
 
 def _take_upload_slot(limit: RateLimiter, frame_id: str | None) -> None:
     if not limit.take():  # counted once, as the RATE_LIMITED outcome (gateway.stats reads it)
-        raise _with_frame_id(RateLimited("upload rate limit exceeded", retry_after_s=limit.wait_s()), frame_id)
-
-
-def _with_frame_id(error: SightwireError, frame_id: str | None) -> SightwireError:
-    """For the errors whose constructor takes no `frame_id`."""
-    error.frame_id = frame_id
-    return error
+        raise RateLimited("upload rate limit exceeded", retry_after_s=limit.wait_s(), frame_id=frame_id)

@@ -112,9 +112,7 @@ class FrameProducer:
             raise PayloadTooLarge("frame exceeds the NATS message limit", frame_id=frame.frame_id) from exc
         except (NatsError, TimeoutError) as exc:
             log.warning("frame publish failed", extra={"sid": frame.sid, "seq": frame.seq, "error": repr(exc)})
-            unavailable = Unavailable("frame store unavailable, retry")
-            unavailable.frame_id = frame.frame_id
-            raise unavailable from exc
+            raise Unavailable("frame store unavailable, retry", frame_id=frame.frame_id) from exc
 
     async def produce(self, picture: Picture, config: SessionConfig, frame_id: str | None = None) -> Frame:
         """Envelope and publish one frame; the published frame (raises as `publish`)."""
