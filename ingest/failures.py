@@ -1,4 +1,5 @@
-"""When to stop reconnecting: backoff between attempts, and N failures in M seconds.
+"""When to stop reconnecting: N failures in M seconds (the pauses between attempts are
+`shared.loops.Backoff`, the one backoff of the project).
 
 A camera that blips (reboot, Wi-Fi hiccup) is reconnected quickly and the
 backoff resets once frames flow again. One that keeps failing is retried with
@@ -10,22 +11,6 @@ instead of flapping forever, the crash-loop rule of a supervisor.
 from __future__ import annotations
 
 from collections import deque
-
-
-class Backoff:
-    """Exponential pauses: initial, 2x, 4x ... capped at `max_s`."""
-
-    def __init__(self, initial_s: float, max_s: float) -> None:
-        self.initial_s = initial_s
-        self.max_s = max_s
-        self._next = initial_s
-
-    def next(self) -> float:
-        delay, self._next = self._next, min(self._next * 2, self.max_s)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.initial_s
 
 
 class FailureWindow:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from nats.js import JetStreamContext
 
 from ingest.capture import Timeouts
-from ingest.failures import Backoff, FailureWindow
+from ingest.failures import FailureWindow
 from ingest.grabber import CaptureControl, Grabber, GrabOptions, Outcome
 from ingest.publisher import PUBLISH_ERRORS, FramePublisher
 from ingest.settings import IngestSettings
@@ -34,6 +34,7 @@ from ingest.stats import IngestStats
 from ingest.targets import CaptureTarget, resolve_target
 from shared.errors import ErrorCode, InvalidSourceURL
 from shared.latest import LatestSlot
+from shared.loops import Backoff
 from shared.producer import Picture
 from shared.sessions import SessionRecord, SessionStore
 from shared.telemetry import DropReason

@@ -1,15 +1,8 @@
-"""Backoff between reconnects and the N-failures-in-M-seconds rule."""
+"""The N-failures-in-M-seconds rule (the backoff between reconnects is shared.loops', tested there)."""
 
 from __future__ import annotations
 
-from ingest.failures import Backoff, FailureWindow
-
-
-def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
-    backoff = Backoff(0.5, 3.0)
-    assert [backoff.next() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
-    backoff.reset()
-    assert backoff.next() == 0.5
+from ingest.failures import FailureWindow
 
 
 def test_failure_window_trips_only_for_n_failures_within_m_seconds() -> None:
