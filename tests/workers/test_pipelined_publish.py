@@ -45,8 +45,8 @@ async def test_result_published_then_frame_acked_outside_the_inference_window(
     publishing = InFlight(4)
     handler = FrameHandler("detector", js, InstantRunner(), WorkerStats("detector", "i", "m"), settings, publishing)  # type: ignore[arg-type]
     sub = await js.pull_subscribe_bind(subjects.DETECTOR_DURABLE, stream=subjects.FRAMES_STREAM)
-    for seq in (1, 2, 3):
-        await publish_frame(js, frame("cam", seq, b"jpeg"))
+    for seq in (1, 2, 3):  # three sessions: FRAMES keeps only the newest 2 frames of each
+        await publish_frame(js, frame(f"cam{seq}", seq, b"jpeg"))
     msgs = await sub.fetch(3, timeout=10)
     await asyncio.gather(*(handler.handle(m) for m in msgs))
     assert len(publishing) > 0, "publish + ack continue after handle() has returned"
