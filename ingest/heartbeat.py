@@ -32,7 +32,7 @@ def beat(instance: str, stats: IngestStats, owned: list[str]) -> Heartbeat:
         counters=stats.snapshot(),
         info={"owned": listed},
         processed=stats.processed,
-        dropped=stats.dropped_counts,
+        dropped=stats.dropped,
     )
 
 

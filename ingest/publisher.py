@@ -36,7 +36,7 @@ class FramePublisher:
         try:
             await self.producer.produce(picture, config)
         except SightwireError:  # logged by the producer
-            self.stats.dropped(DropReason.PUBLISH_ERROR)
+            self.stats.drop(DropReason.PUBLISH_ERROR)
             return False
         self.stats.published()
         return True

@@ -63,7 +63,7 @@ class SourceRunner:
         self.deps = deps
         self.state: RunnerState = "starting"
         self.control = CaptureControl(analysis_fps=record.config.analysis_fps)
-        self.slot: LatestSlot[Picture] = LatestSlot(lambda _replaced: deps.stats.dropped(DropReason.INGEST_OVERRUN))
+        self.slot: LatestSlot[Picture] = LatestSlot(lambda _replaced: deps.stats.drop(DropReason.INGEST_OVERRUN))
         self.publisher = FramePublisher(
             deps.js, record.sid, record.source.type, deps.settings.publish_timeout_s, deps.stats
         )
@@ -181,7 +181,7 @@ class SourceRunner:
         """Called by the capture thread for every grabbed frame: sampled to the session's fps."""
         keep = self.publisher.producer.admit(captured_at_ns, self.control.analysis_fps)
         if not keep:
-            self.deps.stats.dropped(DropReason.FPS)
+            self.deps.stats.drop(DropReason.FPS)
         return keep
 
     async def _pause(self, seconds: float) -> None:

@@ -16,7 +16,7 @@ from collections import Counter as Tally
 
 from prometheus_client import Counter, Gauge
 
-from shared.telemetry import DropCounts, DropReason, PipelineTally
+from shared.telemetry import PipelineTally, TalliedStats
 
 SERVICE = "ingest"
 
@@ -48,8 +48,9 @@ def _video_gauge() -> Gauge:
     return Gauge("sightwire_ingest_video_now", "Camera video now: video_encoders, video_viewers", ["what"])
 
 
-class IngestStats:
-    """Thread-safe event counts of this process."""
+class IngestStats(TalliedStats):
+    """Thread-safe event counts of this process; `processed` is frames published to FRAMES, `drop()` a
+    frame deliberately not published (fps, ingest_overrun, busy, publish_error, ...)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -61,19 +62,6 @@ class IngestStats:
     def published(self) -> None:
         self.frames.count_processed()
         _published().inc()
-
-    def dropped(self, reason: DropReason | str, n: int = 1) -> None:
-        """A frame deliberately not published (fps, ingest_overrun, busy, publish_error, ...)."""
-        self.frames.drop(reason, n)
-
-    @property
-    def processed(self) -> int:
-        """Frames published to FRAMES (the heartbeat's `processed`)."""
-        return self.frames.processed
-
-    @property
-    def dropped_counts(self) -> DropCounts:
-        return self.frames.dropped
 
     def event(self, name: str) -> None:
         """A source or lease event: source_failure, source_lost, session_failed, lease_lost, ..."""

@@ -162,4 +162,4 @@ class Peer:
 
     def _drop(self, reason: DropReason) -> None:
         self.counters[f"dropped_{reason}"] += 1  # this peer's, for its closing log line
-        self.stats.dropped(reason)
+        self.stats.drop(reason)

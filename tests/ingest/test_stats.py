@@ -25,8 +25,8 @@ def test_the_heartbeat_carries_typed_figures_and_the_other_counters() -> None:
     before = prometheus_drops(DropReason.FPS)
     stats.published()
     stats.published()
-    stats.dropped(DropReason.FPS, 3)
-    stats.dropped("ingest_overrun")
+    stats.drop(DropReason.FPS, 3)
+    stats.drop("ingest_overrun")
     stats.event("source_lost")
     hb = Heartbeat.from_bytes(beat("i1", stats, ["cam-1"]).to_bytes())
     assert hb.processed == 2
