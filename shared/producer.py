@@ -29,6 +29,7 @@ from nats.errors import Error as NatsError
 from nats.errors import MaxPayloadError
 
 from shared import subjects
+from shared.clock import ns_to_s
 from shared.envelopes import Frame, now_ns
 from shared.errors import PayloadTooLarge, Unavailable
 from shared.rates import RateLimiter
@@ -36,8 +37,6 @@ from shared.sequence import SeqCounter
 from shared.sessions import SessionConfig
 
 log = logging.getLogger(__name__)
-
-NS = 1_000_000_000
 
 
 class FrameSink(Protocol):
@@ -81,7 +80,7 @@ class FrameProducer:
 
         Call it from one thread only (a camera's capture thread, or the event loop).
         """
-        return self._frames.take(captured_at_ns / NS, rate=fps)
+        return self._frames.take(ns_to_s(captured_at_ns), rate=fps)
 
     def frame(self, picture: Picture, config: SessionConfig, frame_id: str | None = None) -> Frame:
         """The envelope of the next frame: a new `seq`, depth sampled, the session's max age."""
@@ -96,7 +95,7 @@ class FrameProducer:
             source=self.source,
             jpeg=picture.jpeg,
             frame_id=frame_id,
-            depth=config.enable_depth and self._depth.take(picture.captured_at_ns / NS, rate=config.depth_fps),
+            depth=config.enable_depth and self._depth.take(ns_to_s(picture.captured_at_ns), rate=config.depth_fps),
             max_age_ms=config.max_frame_age_ms,
         )
 
