@@ -87,6 +87,11 @@ class SceneManager:
     def owned_sids(self) -> list[str]:
         return sorted(self.held)
 
+    def relink(self) -> None:
+        """The NATS link is back: every owned session reads RESULTS on from its last applied seq."""
+        for held in list(self.held.values()):
+            held.owner.relink()
+
     def quota(self) -> int:
         """This instance's fair share of the current sessions (+1 so that shares do not flap)."""
         share = math.ceil(len(self.records) / max(1, self.peers.live())) + 1

@@ -53,10 +53,8 @@ class Relinker:
         self.manager: SceneManager | None = None
 
     def __call__(self, up: bool) -> None:
-        if not up or self.manager is None:
-            return
-        for held in list(self.manager.held.values()):
-            held.owner.relink()
+        if up and self.manager is not None:
+            self.manager.relink()
 
 
 async def run(settings: SceneSettings, stop: asyncio.Event) -> None:
