@@ -24,6 +24,18 @@ from tests.support.procs import ComponentRunner
 REPO = Path(__file__).resolve().parent.parent
 
 
+FRAMES_BACKLOG = "16"  # frames FRAMES keeps per session in tests that queue several before a worker takes them
+
+
+@pytest.fixture
+def frames_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FRAMES keeps `FRAMES_BACKLOG` frames per session (the default keeps 2: live video wants the newest),
+    for the test's provisioning, gateway and worker processes alike (all read the environment), so a slow
+    worker still answers every frame the test queued. List it before `js`/`nats_settings` (or in
+    `usefixtures`) so provisioning sees it."""
+    monkeypatch.setenv("SIGHTWIRE_FRAMES_MAX_MSGS_PER_SUBJECT", FRAMES_BACKLOG)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The team's reference folder beside the checkout (models, photos, seeds)."""

@@ -28,13 +28,6 @@ from tests.support.sse import SseEvent, sse_events
 PHOTO = "000000000139.jpg"  # a living room with a person, chairs and a TV
 
 
-@pytest.fixture
-def frames_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
-    """FRAMES keeps 16 frames per session (the default keeps 2), for this test's provisioning, gateway
-    and worker processes alike (all read the environment): a slow detector still answers every frame."""
-    monkeypatch.setenv("SIGHTWIRE_FRAMES_MAX_MSGS_PER_SUBJECT", "16")
-
-
 async def create(client: httpx.AsyncClient, **body: object) -> tuple[str, str]:
     response = await client.post("/stream/sessions", json=body)
     assert response.status_code == 201, response.text

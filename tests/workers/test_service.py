@@ -28,14 +28,6 @@ from tests.support.procs import ComponentRunner
 from tests.workers.support import Watcher, coco_jpegs, frame, publish_frame, publish_raw
 
 FAST_BEATS = {"SIGHTWIRE_HEARTBEAT_INTERVAL_S": "0.3"}
-BACKLOG = "16"  # frames FRAMES keeps per session in the tests that queue several before a worker takes them
-
-
-@pytest.fixture
-def frames_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
-    """FRAMES keeps `BACKLOG` frames per session (the default keeps 2: live video wants the newest),
-    for this test's provisioning and its worker processes alike (both read the environment)."""
-    monkeypatch.setenv("SIGHTWIRE_FRAMES_MAX_MSGS_PER_SUBJECT", BACKLOG)
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +162,7 @@ async def test_depth_worker_counts_bad_frames_but_leaves_reporting_to_the_detect
 async def publish_round_robin(
     js: JetStreamContext, jpegs: list[bytes], sessions: int, per_session: int
 ) -> set[tuple[str, int]]:
-    """Frames spread over sessions so no subject exceeds FRAMES' per-subject limit (`BACKLOG`)."""
+    """Frames spread over sessions so no subject exceeds FRAMES' per-subject limit (`FRAMES_BACKLOG`)."""
     sent = set()
     for seq in range(1, per_session + 1):
         for s in range(sessions):

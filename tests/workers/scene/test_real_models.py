@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
@@ -25,6 +26,7 @@ def people(message: dict[str, Any]) -> list[dict[str, Any]]:
     return [d for d in message["data"]["detections"] if d["label"] == "person"]
 
 
+@pytest.mark.usefixtures("frames_backlog")  # four frames queue before the detector takes them
 async def test_real_detections_become_scene_messages_with_distances_and_tracks(
     components: ComponentRunner, js: JetStreamContext, nc: NATS, coco_dir: Path
 ) -> None:
