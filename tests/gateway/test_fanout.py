@@ -282,3 +282,29 @@ async def test_nothing_is_pushed_past_queued_errors_events_a_replay_or_a_busy_wr
     clock.now += 1
     sub.offer(result(5, 5))
     assert [m.seq for m in pusher.pushed] == [4] and [m.seq for m in await drain_now(sub)] == [5]
+
+
+async def test_a_client_at_the_session_rate_loses_nothing_to_results_that_finish_in_pairs():
+    clock = Clock()
+    sub = subscription(clock, fps=15, session_fps=15)
+    start, period = clock.now, 1 / 15
+    for n in range(300):  # 20 s at 15 fps; two inference requests finish frames in pairs, ~5 ms apart
+        pair_start = start + (n // 2) * 2 * period + 0.06
+        clock.now = max(clock.now, pair_start + (n % 2) * 0.005)
+        sub.offer(result(n + 1, n + 1))
+        await drain_now(sub)
+    clock.now += 1
+    await drain_now(sub)
+    assert sub.skipped == 0 and sub.delivered == 300
+
+
+async def test_a_full_rate_client_is_still_capped_when_results_come_faster_than_the_session_rate():
+    clock = Clock()
+    sub = subscription(clock, fps=30, session_fps=10)  # asks more than the session's 10 fps
+    assert sub.delivery_fps == 10
+    sent = 0
+    for n in range(1, 301):  # a backlog released at 100/s for 3 s
+        sub.offer(result(n, n))
+        sent += len(await drain_now(sub))
+        clock.now += 0.01
+    assert 3 * 10 <= sent <= 3 * 10 * 1.25 + 2  # the rate plus its headroom, plus the bucket's depth
