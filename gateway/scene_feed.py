@@ -5,10 +5,10 @@ that start at new messages (ordered consumers recreate themselves after a gap
 or a reconnect, so the hub sees every message in stream order), merged into
 one iterator through a small bounded queue. SCENE messages keep their stream
 sequence as the event id (the SSE `id:`); events get none. A message read
-while newer ones of the session already wait in the stream (the consumer's
-`num_pending`; or at least `BEHIND` newer ones in the NATS client's own buffer
-or this feed's queue, where a gateway short of CPU falls behind first) is
-marked `superseded`,
+while at least `BEHIND` newer ones of the session already wait (in the stream:
+the consumer's `num_pending`; in the NATS client's own buffer; or in this
+feed's queue, where a gateway short of CPU falls behind first) is marked
+`superseded`,
 so that the hub can skip a result nobody will see rather than wake every
 viewer for it. Resume reads go through `gateway.replay`.
 """
@@ -40,6 +40,14 @@ STOP_TIMEOUT_S = 2.0
 _ENDED = object()
 
 
+def superseded(in_stream: int, in_client: int) -> bool:
+    """A result is superseded when `BEHIND` or more newer messages of its session wait, either in the
+    stream (the consumer's `num_pending`) or in the NATS client's buffer. One newer message is a pair
+    released together (two inference requests finishing close, or the reorder window), not a
+    gateway falling behind: both go out."""
+    return in_stream >= BEHIND or in_client >= BEHIND
+
+
 class NatsLiveFeed:
     """SCENE then EVENTS of one session, merged; `messages()` ends when a subscription fails."""
 
@@ -60,7 +68,7 @@ class NatsLiveFeed:
                 if out is None:
                     self.dropped += 1
                     continue
-                out.superseded = bool(msg.metadata.num_pending) or psub.pending_msgs >= BEHIND
+                out.superseded = superseded(msg.metadata.num_pending, psub.pending_msgs)
                 self._results_queued += out.kind == "detection_result"
                 await self._queue.put(out)
         except asyncio.CancelledError:

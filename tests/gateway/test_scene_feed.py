@@ -6,7 +6,7 @@ import asyncio
 
 from nats.js import JetStreamContext
 
-from gateway.scene_feed import NatsSceneFeed
+from gateway.scene_feed import NatsSceneFeed, superseded
 from shared import subjects
 from tests.support import scene
 
@@ -30,3 +30,9 @@ async def test_results_with_newer_ones_already_read_into_the_feed_are_superseded
     # the hub skips the first two for every viewer at once; the last pair goes out (a burst of two is
     # what the scene stage's reorder window releases, not a gateway falling behind)
     assert got == [(1, True), (2, True), (3, False), (4, False)]
+
+
+def test_one_newer_message_waiting_is_a_pair_and_two_are_a_gateway_behind():
+    assert not superseded(0, 0)
+    assert not superseded(1, 0) and not superseded(0, 1)  # a pair released together: both go out
+    assert superseded(2, 0) and superseded(0, 2) and superseded(5, 1)
