@@ -13,9 +13,10 @@ the pending result may go; in between, newer results replace it (counted as
 skipped). On average a client gets at most `delivery_fps` results per second (at
 most one more in any single second), and input that runs at or below its rate
 is passed on the moment it arrives. A client whose rate is the session's own
-(it asked for as much or more) gets `FULL_RATE_HEADROOM` on top: the session's
-sampler already bounds the average, and the headroom keeps arrival jitter from
-costing it results.
+(it asked for as much or more) gets a faster, deeper bucket (`FULL_RATE_HEADROOM`,
+`FULL_RATE_BURST_S`): the session's sampler already bounds the average, and the
+headroom keeps arrival jitter and a detector's catch-up burst from costing it
+results.
 
 Ordering rules a client can rely on:
 - detection results arrive with `seq` strictly increasing;
@@ -69,12 +70,14 @@ QUEUED: frozenset[str] = frozenset(("error", "drops"))  # each one sent, never r
 BURST = 2.0
 
 # A client that asks for at least the session's analysis rate wants every result: the session's
-# own sampler already holds results to that rate on average, so its bucket refills this much
-# faster. Without it the bucket runs at its edge (input rate = refill rate), its level drifts to
-# empty, and two results that finish close together (two inference requests in parallel) cost one
-# (1.6-2.2 % skipped in `sightwire bench`). Any one second still holds at most
-# `ceil(rate * (1 + FULL_RATE_HEADROOM)) + 1` results.
+# own sampler already holds results to that rate on average. Its bucket refills FULL_RATE_HEADROOM
+# faster and holds FULL_RATE_BURST_S of results. Without the headroom the bucket runs at its edge
+# (input rate = refill rate), its level drifts to empty, and two results that finish close together
+# (two inference requests in parallel) cost one; without the depth, the few results a detector
+# releases at once after a stall of a few hundred ms cost all but two (together 1.3-2.2 % skipped
+# in `sightwire bench`). Any one second still holds at most rate * (1 + headroom + burst_s) results.
 FULL_RATE_HEADROOM = 0.25
+FULL_RATE_BURST_S = 0.5
 
 
 @dataclass(slots=True)
@@ -192,7 +195,8 @@ class ClientSubscription:
         self._closed: OutMessage | None = None
         self._finished = False
         self._wake = asyncio.Event()
-        self._limiter = RateLimiter(self._bucket_rate(session_fps), BURST, tokens=1.0, now=clock())
+        self._limiter = RateLimiter(self.delivery_fps, BURST, tokens=1.0, now=clock())
+        self._fit_bucket(session_fps)
         self._last_seq = -1
         self._last_event_id = 0
         self._replaying = False
@@ -206,13 +210,14 @@ class ClientSubscription:
     def set_session_fps(self, session_fps: int) -> None:
         """The session's analysis rate (`fps_limit`) changed: a client's own rate never exceeds it."""
         self.delivery_fps = max(1, min(self.requested_fps, session_fps))
-        self._limiter.rate = self._bucket_rate(session_fps)
+        self._fit_bucket(session_fps)
 
-    def _bucket_rate(self, session_fps: int) -> float:
-        """`delivery_fps`, with headroom when it is the session's whole rate (see FULL_RATE_HEADROOM)."""
-        if self.requested_fps >= session_fps:
-            return self.delivery_fps * (1.0 + FULL_RATE_HEADROOM)
-        return float(self.delivery_fps)
+    def _fit_bucket(self, session_fps: int) -> None:
+        """Rate `delivery_fps` and depth `BURST`; more of both when the client takes the session's
+        whole rate (see FULL_RATE_HEADROOM)."""
+        full = self.requested_fps >= session_fps
+        self._limiter.rate = self.delivery_fps * (1.0 + FULL_RATE_HEADROOM) if full else float(self.delivery_fps)
+        self._limiter.burst = max(BURST, self.delivery_fps * FULL_RATE_BURST_S) if full else BURST
 
     def offer(self, msg: OutMessage) -> None:
         """Hand over a live message; never blocks, never grows without bound."""

@@ -7,8 +7,8 @@ one iterator through a small bounded queue. SCENE messages keep their stream
 sequence as the event id (the SSE `id:`); events get none. A message read
 while at least `BEHIND` newer ones of the session already wait (in the stream:
 the consumer's `num_pending`; in the NATS client's own buffer; or in this
-feed's queue, where a gateway short of CPU falls behind first) is marked
-`superseded`,
+feed's queue, where a gateway short of CPU falls behind first) and that has sat
+in the stream for `BEHIND_AGE_S` or longer is marked `superseded`,
 so that the hub can skip a result nobody will see rather than wake every
 viewer for it. Resume reads go through `gateway.replay`.
 """
@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from nats.js import JetStreamContext, api
@@ -33,26 +34,29 @@ log = logging.getLogger(__name__)
 
 IDLE_HEARTBEAT_S = 5.0
 QUEUE_SIZE = 256
-# Newer messages buffered in this process before a result counts as superseded: a pair the scene
-# stage releases together (its reorder window) is not a gateway falling behind.
+# A result is superseded when at least BEHIND newer ones wait behind it and it was stored at least
+# BEHIND_AGE_S ago. The count alone misfires on bursts from upstream (two inference requests that
+# finish together, the reorder window releasing a gap, a detector catching up after a stall: all
+# stored within milliseconds and read together); the age tells those apart from a gateway that fell
+# behind, whose waiting messages keep getting older. The age compares the server's store time with
+# this host's clock: skew between them only moves the point at which coalescing starts.
 BEHIND = 2
+BEHIND_AGE_S = 0.2
 STOP_TIMEOUT_S = 2.0
 _ENDED = object()
 
 
-def superseded(in_stream: int, in_client: int) -> bool:
-    """A result is superseded when `BEHIND` or more newer messages of its session wait, either in the
-    stream (the consumer's `num_pending`) or in the NATS client's buffer. One newer message is a pair
-    released together (two inference requests finishing close, or the reorder window), not a
-    gateway falling behind: both go out."""
-    return in_stream >= BEHIND or in_client >= BEHIND
+def superseded(newer_waiting: int, age_s: float) -> bool:
+    """`newer_waiting` messages of the session wait behind a result stored `age_s` ago: skip it?"""
+    return newer_waiting >= BEHIND and age_s >= BEHIND_AGE_S
 
 
 class NatsLiveFeed:
     """SCENE then EVENTS of one session, merged; `messages()` ends when a subscription fails."""
 
-    def __init__(self, sid: str, subs: list[Any]) -> None:
+    def __init__(self, sid: str, subs: list[Any], clock: Callable[[], float] = time.time) -> None:
         self.sid = sid
+        self._clock = clock  # wall-clock seconds, compared with the stream's store times
         self.dropped = 0  # bodies that were not client messages
         self.last_seq = [0] * len(subs)  # per subscription (SCENE, EVENTS): the last stream sequence read
         self._subs = subs
@@ -68,9 +72,11 @@ class NatsLiveFeed:
                 if out is None:
                     self.dropped += 1
                     continue
-                out.superseded = superseded(msg.metadata.num_pending, psub.pending_msgs)
+                stored_s = msg.metadata.timestamp.timestamp()
+                waiting = max(msg.metadata.num_pending, psub.pending_msgs)
+                out.superseded = superseded(waiting, self._clock() - stored_s)
                 self._results_queued += out.kind == "detection_result"
-                await self._queue.put(out)
+                await self._queue.put((out, stored_s))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the NATS subscription failed
@@ -82,10 +88,11 @@ class NatsLiveFeed:
             item = await self._queue.get()
             if item is _ENDED:
                 return
-            if item.kind == "detection_result":
+            out, stored_s = item
+            if out.kind == "detection_result":
                 self._results_queued -= 1
-                item.superseded = item.superseded or self._results_queued >= BEHIND
-            yield item
+                out.superseded = out.superseded or superseded(self._results_queued, self._clock() - stored_s)
+            yield out
 
     async def close(self) -> None:
         for task in self._readers:
@@ -100,10 +107,13 @@ class NatsLiveFeed:
 class NatsSceneFeed:
     """Opens live feeds and resume reads on SCENE/EVENTS (`gateway.ports.SceneFeed`)."""
 
-    def __init__(self, js: JetStreamContext, replay_batch: int, replay_max_events: int) -> None:
+    def __init__(
+        self, js: JetStreamContext, replay_batch: int, replay_max_events: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self.js = js
         self.replay_batch = replay_batch
         self.replay_max_events = replay_max_events
+        self._clock = clock
 
     async def open(self, sid: str, after: LiveFeed | None = None) -> NatsLiveFeed:
         """From new messages on; or, given the feed this one replaces, right after what it read."""
@@ -121,7 +131,7 @@ class NatsSceneFeed:
                 with contextlib.suppress(Exception):
                     await psub.unsubscribe()
             raise
-        return NatsLiveFeed(sid, subs)
+        return NatsLiveFeed(sid, subs, self._clock)
 
     async def _subscribe(self, subject: str, stream: str, after_seq: int) -> Any:
         if after_seq <= 0:

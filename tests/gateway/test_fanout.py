@@ -308,3 +308,20 @@ async def test_a_full_rate_client_is_still_capped_when_results_come_faster_than_
         sent += len(await drain_now(sub))
         clock.now += 0.01
     assert 3 * 10 <= sent <= 3 * 10 * 1.25 + 2  # the rate plus its headroom, plus the bucket's depth
+
+
+async def test_a_full_rate_client_gets_the_burst_a_detector_releases_after_a_stall():
+    clock = Clock()
+    sub = subscription(clock, fps=15, session_fps=15)
+    delivered = 0
+    for n in range(1, 31):  # two seconds at 15 fps, then a 300 ms stall releases five results at once
+        sub.offer(result(n, n))
+        delivered += len(await drain_now(sub))
+        clock.now += 1 / 15
+    clock.now += 0.3
+    for n in range(31, 36):
+        sub.offer(result(n, n))
+        delivered += len(await drain_now(sub))
+    clock.now += 1
+    delivered += len(await drain_now(sub))
+    assert delivered == 35 and sub.skipped == 0
