@@ -31,9 +31,13 @@ from workers.threads import prestarted_pool
 
 
 class RawBench:
-    def __init__(self, path: Path, spec: ModelSpec, hint: str, jpegs: list[bytes]) -> None:
+    def __init__(
+        self, path: Path, spec: ModelSpec, hint: str, jpegs: list[bytes], *, rewrite_stem: bool = True
+    ) -> None:
+        """`rewrite_stem=False` runs the file's own graph, without the worker's Focus rewrite (workers/focus.py)."""
         self.tensors = [to_tensor(decode_jpeg(j, 10**9), spec.input)[0] for j in jpegs]
-        self.queue = ov.AsyncInferQueue(compile_model(path, spec.input, "CPU", hint, 0, None), 0)
+        compiled = compile_model(path, spec.input, "CPU", hint, 0, None, rewrite_stem=rewrite_stem)
+        self.queue = ov.AsyncInferQueue(compiled, 0)
         self.requests = len(self.queue)
         self.round(2 * self.requests)  # warm-up: first inferences allocate
 

@@ -64,10 +64,12 @@ def static_input(model: ov.Model, spec: InputSpec, name: str) -> ov.Model:
     return model
 
 
-def read_model(core: ov.Core, path: Path, spec: InputSpec) -> ov.Model:
+def read_model(core: ov.Core, path: Path, spec: InputSpec, *, rewrite_stem: bool = True) -> ov.Model:
     """Read the model with its input fixed to the spec's shape and a YOLOX-style slicing stem rewritten
-    as one strided convolution (workers/focus.py: same outputs, faster kernels)."""
-    return rewrite_focus(static_input(core.read_model(str(path)), spec, path.name), path.name)
+    as one strided convolution (workers/focus.py: same outputs, faster kernels; `rewrite_stem=False`
+    keeps the file's own graph, for benchmarks)."""
+    model = static_input(core.read_model(str(path)), spec, path.name)
+    return rewrite_focus(model, path.name) if rewrite_stem else model
 
 
 def compile_model(
@@ -80,11 +82,12 @@ def compile_model(
     precision: str | None = None,
     *,
     fused: bool = False,
+    rewrite_stem: bool = True,
 ) -> ov.CompiledModel:
     """Compile the model; `fused` builds the spec's preprocessing in (uint8 BGR HWC in: workers/fused.py)."""
     core = ov.Core()
     config = devices.config(hint, requests, precision)  # device check, cache, timing: workers/devices.py
-    model = read_model(core, path, spec)
+    model = read_model(core, path, spec, rewrite_stem=rewrite_stem)
     model = fuse_preprocessing(model, spec) if fused else model
     return devices.compile_timed(core, model, device, config, cache_dir, path.name)
 

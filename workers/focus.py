@@ -216,7 +216,7 @@ def space_to_depth(concat: ov.Node, phases: list[Phase]) -> str:
     return "space_to_depth" if mapping == sorted(mapping) else "space_to_depth+gather"
 
 
-def rewrite_stem(concat: ov.Node, phases: list[Phase]) -> str:
+def replace_stem(concat: ov.Node, phases: list[Phase]) -> str:
     """Rewrite one Focus stem; returns which form replaced it."""
     conv = foldable_conv(concat)
     if conv is None:
@@ -232,7 +232,7 @@ def rewrite_focus(model: ov.Model, name: str = "") -> ov.Model:
     for node in model.get_ordered_ops():
         phases = focus_phases(node)
         if phases is not None:
-            rewritten.append(f"{node.get_friendly_name()}: {rewrite_stem(node, phases)}")
+            rewritten.append(f"{node.get_friendly_name()}: {replace_stem(node, phases)}")
     if rewritten:
         model.validate_nodes_and_infer_types()
     log.info("focus stem", extra={"model": name, "applied": bool(rewritten), "rewritten": rewritten})
