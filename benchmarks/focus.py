@@ -3,9 +3,10 @@
 One invocation: NNCF quantizes the detector twice on the same calibration
 photos, from the file's own graph and from the rewritten one (as `sightwire
 models optimize --int8` now does); then raw OpenVINO throughput (THROUGHPUT
-hint, the worker's tensors, benchmarks/raw.py) of FP original, FP rewritten,
-INT8 original and INT8 rewritten in interleaved rounds, so machine load hits
-all four alike; ratios are medians of per-round ratios. Last, OpenVINO's
+hint, benchmarks/raw.py) of FP and INT8, each original and rewritten, each fed
+float tensors (`raw`, the issue's (a)) and as the worker runs it (`fused`:
+uint8 image in, workers/fused.py), all eight in interleaved rounds so machine
+load hits them alike; ratios are medians of per-round ratios. Last, OpenVINO's
 per-layer counters (PERF_COUNT) give the stem's own time in each: every layer
 executed up to and including the first convolution, averaged over inferences
 of one request.
@@ -25,18 +26,22 @@ import openvino as ov
 
 from benchmarks.raw import RawBench
 from workers.engine import read_model
+from workers.fused import fuse_preprocessing
 from workers.models.registry import ModelSpec, resolve, spec_of
 from workers.optimize import quantize
 from workers.settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parent.parent
-VARIANTS = ("fp-original", "fp-rewritten", "int8-original", "int8-rewritten")
+PRECISIONS = ("fp", "int8")
+INPUTS = ("raw", "fused")
+STEMS = ("original", "rewritten")
 
 
 @dataclass
 class Variant:
     name: str
     path: Path
+    fused: bool
     rewrite_stem: bool
     fps: list[float] = field(default_factory=list)
     stem_layers: list[tuple[str, str, float]] = field(default_factory=list)  # (layer, kernel, microseconds)
@@ -47,6 +52,7 @@ def stem_profile(variant: Variant, spec: ModelSpec, tensor: np.ndarray, n: int) 
     """Per-layer times (PERF_COUNT) of the layers up to the first convolution, mean over `n` inferences."""
     core = ov.Core()
     model = read_model(core, variant.path, spec.input, rewrite_stem=variant.rewrite_stem)
+    model = fuse_preprocessing(model, spec.input) if variant.fused else model
     compiled = core.compile_model(model, "CPU", {"PERF_COUNT": True, "PERFORMANCE_HINT": "THROUGHPUT"})
     request = compiled.create_infer_request()
     request.infer({0: tensor})
@@ -79,29 +85,39 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         int8 = {rewrite: Path(tmp) / f"int8_{rewrite}.xml" for rewrite in (False, True)}
         for rewrite, out in int8.items():
             quantize(fp, spec, calibration, out, rewrite_stem=rewrite)
+        files = {"fp": {False: fp, True: fp}, "int8": int8}
         variants = [
-            Variant(name, path, rewrite)
-            for name, path, rewrite in zip(
-                VARIANTS, (fp, fp, int8[False], int8[True]), (False, True, False, True), strict=True
-            )
+            Variant(f"{precision}/{feed}/{stem}", files[precision][stem == STEMS[1]], feed == "fused", stem == STEMS[1])
+            for precision in PRECISIONS
+            for feed in INPUTS
+            for stem in STEMS
         ]
-        benches = [RawBench(v.path, spec, "THROUGHPUT", jpegs, rewrite_stem=v.rewrite_stem) for v in variants]
+        benches = [
+            RawBench(v.path, spec, "THROUGHPUT", jpegs, fused=v.fused, rewrite_stem=v.rewrite_stem) for v in variants
+        ]
         for _ in range(args.rounds):
             for variant, bench in zip(variants, benches, strict=True):
                 variant.fps.append(round(bench.round(args.frames), 1))
         for variant, bench in zip(variants, benches, strict=True):
             stem_profile(variant, spec, bench.tensors[0], args.profile)
-    by = {v.name: v for v in variants}
+    fps = {v.name: v.fps for v in variants}
+    ratios = {}
+    for feed in INPUTS:
+        for precision in PRECISIONS:
+            ratios[f"{precision}/{feed}: rewritten / original"] = median_ratio(
+                fps[f"{precision}/{feed}/rewritten"], fps[f"{precision}/{feed}/original"]
+            )
+        for stem in STEMS:
+            ratios[f"{feed}: int8/{stem} / fp/original"] = median_ratio(
+                fps[f"int8/{feed}/{stem}"], fps[f"fp/{feed}/original"]
+            )
     return {
         "model": spec.name,
         "frames_per_round": args.frames,
         "rounds": args.rounds,
         "requests": benches[0].requests,
-        "median_fps": {v.name: statistics.median(v.fps) for v in variants},
-        "fp_rewritten_over_original": median_ratio(by["fp-rewritten"].fps, by["fp-original"].fps),
-        "int8_rewritten_over_original": median_ratio(by["int8-rewritten"].fps, by["int8-original"].fps),
-        "int8_original_over_fp_original": median_ratio(by["int8-original"].fps, by["fp-original"].fps),
-        "int8_rewritten_over_fp_original": median_ratio(by["int8-rewritten"].fps, by["fp-original"].fps),
+        "median_fps": {name: statistics.median(values) for name, values in fps.items()},
+        "ratios": ratios,
         "variants": [asdict(v) | {"path": str(v.path)} for v in variants],
     }
 
@@ -111,11 +127,11 @@ def print_report(report: dict[str, object]) -> None:
     assert isinstance(fps, dict)
     print(f"{report['model']}: raw OpenVINO, THROUGHPUT hint, median of {report['rounds']} interleaved rounds")
     for name, value in fps.items():
-        print(f"  {name:<16}{value:>8.1f} frames/s")
-    for key in ("fp_rewritten_over_original", "int8_rewritten_over_original"):
-        print(f"  {key}: {report[key]}x")
-    for key in ("int8_original_over_fp_original", "int8_rewritten_over_fp_original"):
-        print(f"  {key}: {report[key]}x")
+        print(f"  {name:<24}{value:>8.1f} frames/s")
+    ratios = report["ratios"]
+    assert isinstance(ratios, dict)
+    for key, ratio in ratios.items():
+        print(f"  {key}: {ratio:.3f}x")
     variants = report["variants"]
     assert isinstance(variants, list)
     for v in variants:
@@ -128,7 +144,7 @@ def print_report(report: dict[str, object]) -> None:
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Focus stem rewrite: FP and INT8 throughput, original vs rewritten.")
     p.add_argument("--model", default="yolox_nano")
-    p.add_argument("--frames", type=int, default=150, help="inferences per round")
+    p.add_argument("--frames", type=int, default=120, help="inferences per round")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     p.add_argument("--calibration", type=int, default=20, help="photos NNCF calibrates on (the rest are benched)")
     p.add_argument("--profile", type=int, default=30, help="inferences averaged for the per-layer counters")
