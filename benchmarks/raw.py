@@ -23,7 +23,7 @@ from shared.envelopes import Frame, now_ns
 from workers.engine import Engine, compile_model
 from workers.images import decode_jpeg
 from workers.models.registry import ModelSpec
-from workers.preprocess import to_tensor
+from workers.preprocess import fit, fused_input, to_tensor
 from workers.runner import Runner
 from workers.settings import WorkerKind, WorkerSettings
 from workers.tasks import TASKS
@@ -31,9 +31,22 @@ from workers.threads import prestarted_pool
 
 
 class RawBench:
-    def __init__(self, path: Path, spec: ModelSpec, hint: str, jpegs: list[bytes]) -> None:
-        self.tensors = [to_tensor(decode_jpeg(j, 10**9), spec.input)[0] for j in jpegs]
-        self.queue = ov.AsyncInferQueue(compile_model(path, spec.input, "CPU", hint, 0, None), 0)
+    def __init__(
+        self,
+        path: Path,
+        spec: ModelSpec,
+        hint: str,
+        jpegs: list[bytes],
+        *,
+        fused: bool = False,
+        rewrite_stem: bool = True,
+    ) -> None:
+        """`fused`: the worker's compiled model, fed the letterboxed uint8 image (workers/fused.py);
+        `rewrite_stem=False`: the file's own graph, without the Focus rewrite (workers/focus.py)."""
+        images = [decode_jpeg(j, 10**9) for j in jpegs]
+        self.tensors = [fused_input(fit(i, spec.input)[0]) if fused else to_tensor(i, spec.input)[0] for i in images]
+        compiled = compile_model(path, spec.input, "CPU", hint, 0, None, fused=fused, rewrite_stem=rewrite_stem)
+        self.queue = ov.AsyncInferQueue(compiled, 0)
         self.requests = len(self.queue)
         self.round(2 * self.requests)  # warm-up: first inferences allocate
 

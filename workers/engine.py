@@ -1,7 +1,8 @@
 """OpenVINO inference off the event loop: N infer requests, N threads.
 
-The model file (.onnx, .tflite or IR .xml) is read directly and compiled with
-the worker kind's performance hint; the worker compiles it `fused`, with the
+The model file (.onnx, .tflite or IR .xml) is read directly (a YOLOX "Focus"
+stem rewritten on the way: workers/focus.py) and compiled with the worker
+kind's performance hint; the worker compiles it `fused`, with the
 input preprocessing built into the graph (workers/fused.py), so a job hands
 over the uint8 image OpenCV produced and OpenVINO does the float conversion. The engine owns as many infer requests as
 the hint asks for (OPTIMAL_NUMBER_OF_INFER_REQUESTS, or `infer_requests`) and a
@@ -34,6 +35,7 @@ import numpy as np
 import openvino as ov
 
 from workers import devices
+from workers.focus import rewrite_focus
 from workers.fused import fuse_preprocessing
 from workers.models.registry import InputSpec
 from workers.threads import prestarted_pool
@@ -51,16 +53,23 @@ def input_shape(spec: InputSpec) -> list[int]:
     return [1, spec.height, spec.width, 3]
 
 
-def read_model(core: ov.Core, path: Path, spec: InputSpec) -> ov.Model:
-    """Read the model; fix a dynamic input to the spec's shape, refuse a static mismatch."""
-    model = core.read_model(str(path))
+def static_input(model: ov.Model, spec: InputSpec, name: str) -> ov.Model:
+    """Fix a dynamic input to the spec's shape, refuse a static mismatch."""
     expected = input_shape(spec)
     shape = model.inputs[0].get_partial_shape()
     if shape.is_dynamic:
         model.reshape({model.inputs[0]: ov.PartialShape(expected)})
     elif list(shape.to_shape()) != expected:
-        raise EngineError(f"{path.name}: input shape {shape} does not match the spec's {expected}")
+        raise EngineError(f"{name}: input shape {shape} does not match the spec's {expected}")
     return model
+
+
+def read_model(core: ov.Core, path: Path, spec: InputSpec, *, rewrite_stem: bool = True) -> ov.Model:
+    """Read the model with its input fixed to the spec's shape and a YOLOX-style slicing stem rewritten
+    as one strided convolution (workers/focus.py: same outputs, faster kernels; `rewrite_stem=False`
+    keeps the file's own graph, for benchmarks)."""
+    model = static_input(core.read_model(str(path)), spec, path.name)
+    return rewrite_focus(model, path.name) if rewrite_stem else model
 
 
 def compile_model(
@@ -73,11 +82,12 @@ def compile_model(
     precision: str | None = None,
     *,
     fused: bool = False,
+    rewrite_stem: bool = True,
 ) -> ov.CompiledModel:
     """Compile the model; `fused` builds the spec's preprocessing in (uint8 BGR HWC in: workers/fused.py)."""
     core = ov.Core()
     config = devices.config(hint, requests, precision)  # device check, cache, timing: workers/devices.py
-    model = read_model(core, path, spec)
+    model = read_model(core, path, spec, rewrite_stem=rewrite_stem)
     model = fuse_preprocessing(model, spec) if fused else model
     return devices.compile_timed(core, model, device, config, cache_dir, path.name)
 

@@ -8,12 +8,13 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import openvino as ov
 import pytest
 
 from shared.cli import main
 from shared.envelopes import Box
 from workers.models.registry import resolve, spec_of
-from workers.optimize import matches, optimize
+from workers.optimize import folded_model, matches, optimize
 from workers.service import load_engine
 from workers.settings import WorkerSettings
 from workers.tasks import DetectorTask
@@ -43,6 +44,8 @@ def test_int8_ir_is_registered_loads_through_the_registry_and_agrees_with_fp(
     report = optimize("yolox_nano", settings, calibration, evaluation, tmp_path / "out", bench_frames=40)
     kept = tmp_path / "out" / "yolox_nano_int8.xml"
     assert kept.is_file() and kept.with_suffix(".bin").stat().st_size > 100_000  # --output keeps a copy
+    ops = [n.get_type_name() for n in ov.Core().read_model(str(kept)).get_ordered_ops()]
+    assert "Slice" not in ops and "FakeQuantize" in ops  # NNCF quantized the rewritten stem (workers/focus.py)
     assert report.registered_as == "yolox_nano-int8"
     assert (report.calibration_images, report.eval_images) == (20, 40)
     assert report.fp_boxes > 40 and report.matched <= min(report.fp_boxes, report.int8_boxes)
@@ -66,6 +69,15 @@ def test_int8_ir_is_registered_loads_through_the_registry_and_agrees_with_fp(
     finally:
         engine.close()
     assert boxes and all(b.label in spec.labels for b in boxes)
+
+
+def test_nncf_is_given_the_model_with_its_focus_stem_folded(model_dir: Path) -> None:
+    spec = spec_of("yolox_nano")
+    model = folded_model(model_dir / spec.filename, spec)
+    first = next(n for n in model.get_ordered_ops() if n.get_type_name() == "Convolution")
+    assert "Slice" not in {n.get_type_name() for n in model.get_ordered_ops()}
+    assert first.input_value(0).get_node().get_type_name() == "Parameter"
+    assert list(first.get_attributes()["strides"]) == [2, 2]
 
 
 def test_cli_refuses_incomplete_requests(
