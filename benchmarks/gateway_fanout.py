@@ -2,9 +2,15 @@
 
 Everything is real and local: an embedded nats-server, `sightwire gateway`
 (and, for (a), `sightwire worker detector|depth`) as separate processes, and
-SSE clients speaking raw HTTP over asyncio sockets (cheap enough that the
-clients, not the gateway, are rarely the limit; they run in their own
-processes so that they do not share the gateway's CPU time slices unfairly).
+SSE clients speaking raw HTTP over sockets. The fan-out clients share the
+machine with the gateway, so they must cost it little: each client process
+holds many connections on uvloop, an `asyncio.Protocol` per connection finds
+each result's capture timestamp by scanning the bytes (no line splitting, no
+JSON parse), arrival times and lags go into flat arrays, and the processes run
+SCHED_BATCH (see `batch_scheduling`). Each step reports the client processes'
+CPU per message beside the gateway's CPU per delivery (user + system, and the
+system part: mostly loopback TCP, which on one box the sender pays for the
+receiver too), so a reader can see which side was the limit.
 
 (a) `latency`: one session, a real COCO photo uploaded at 15 fps through
     `POST /stream/process` (with its capture timestamp), detector + depth

@@ -37,6 +37,8 @@ whose writer is idle (the SSE response while it waits in `next()`) attaches a
 `Pusher`; a live result that may go at once (a token is free, nothing queued
 ahead of it, no replay) is then written from inside `offer()`, so the hub's
 loop over its viewers is one batch of writes and no viewer's task wakes up.
+A result that finds nothing pending at all skips the round trip through the
+latest slot (`_push_or_keep`: the same token, the same accounting).
 Anything else (errors, events, a resume, a result that must wait for its
 token) takes the task path (`next()`), in the same order as before.
 """
