@@ -38,6 +38,8 @@ whose writer is idle (the SSE response while it waits in `next()`) attaches a
 `Pusher`; a live result that may go at once (a token is free, nothing queued
 ahead of it, no replay) is then written from inside `offer()`, so the hub's
 loop over its viewers is one batch of writes and no viewer's task wakes up.
+A result that finds nothing pending at all skips the round trip through the
+latest slot (`_push_or_keep`: the same token, the same accounting).
 Anything else (errors, events, a resume, a result that must wait for its
 token) takes the task path (`next()`), in the same order as before.
 """
@@ -99,6 +101,7 @@ class OutMessage:
     _json: str | None = field(default=None, repr=False)
     _msgpack: bytes | None = field(default=None, repr=False)
     _wire: dict[str, bytes] = field(default_factory=dict, repr=False)
+    _chunks: dict[bytes, bytes] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, event_id: int, raw: bytes) -> OutMessage:
@@ -136,6 +139,14 @@ class OutMessage:
         if body is None:
             body = self._wire[form] = encode(self)
         return body
+
+    def chunked(self, body: bytes) -> bytes:
+        """One of this message's encodings (`body`, e.g. from `wire`) framed as an HTTP/1.1 chunk,
+        for a transport that is written directly; built once per encoding and shared."""
+        chunk = self._chunks.get(body)
+        if chunk is None:
+            chunk = self._chunks[body] = b"%x\r\n%b\r\n" % (len(body), body)
+        return chunk
 
 
 @dataclass(slots=True)
@@ -379,6 +390,9 @@ class ClientSubscription:
             return
         if not self._is_new(msg):
             return
+        if msg.kind == "detection_result" and self._pushable():
+            self._push_or_keep(msg)
+            return
         if msg.kind in QUEUED:
             self._accept_error(msg)
         else:
@@ -386,6 +400,31 @@ class ClientSubscription:
         self._mark_queued(msg)
         if not self._pushed_latest():
             self._wake.set()
+
+    def _pushable(self) -> bool:
+        """Nothing waits (no pending result, error, event, replay) and the pusher is idle: a new
+        result goes out now if a token is free (the hot path: one check instead of put+take)."""
+        pusher = self._pusher
+        return (
+            pusher is not None
+            and not self._latest.pending
+            and not self._replaying
+            and self._closed is None
+            and not self._backlog
+            and not self._errors
+            and not self._events
+            and pusher.ready()
+        )
+
+    def _push_or_keep(self, msg: OutMessage) -> None:
+        """What `put` + `_pushed_latest` do with an empty slot, without the round trip through it."""
+        self._mark_queued(msg)
+        if self._limiter.take(self._clock()):
+            assert self._pusher is not None  # _pushable() said so
+            self._pusher.push(self._deliver(msg))
+            return
+        self._latest.put(msg)
+        self._wake.set()
 
     def _pushed_latest(self) -> bool:
         """Write the pending result through the attached pusher if it may go now and nothing

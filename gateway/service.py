@@ -23,6 +23,7 @@ from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from gateway.sse import with_server_send
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 
 def build_server(app: FastAPI, settings: GatewaySettings) -> uvicorn.Server:
     config = uvicorn.Config(
-        app,
+        with_server_send(app),  # SSE responses write their chunks past the middleware wrappers
         host=settings.host,
         port=settings.port,
         http="httptools",

@@ -21,6 +21,17 @@ room (the usual case: uvicorn writes to the transport and returns) it completes
 right there; only when the socket is full does it suspend, and the rest runs as
 a task, during which nothing more is pushed. The task path (`next()`) keeps
 everything else: errors, events, resumes, pings, rate-limited results.
+
+Under uvicorn's httptools protocol (what `sightwire gateway` runs) a push skips
+the ASGI machinery altogether: `with_server_send` (the outermost layer, see
+gateway.service) puts the server's own `send` in the scope, and once the
+response has started through the normal middleware chain (which only watches
+for the start), `ChunkWriter` writes each message's pre-framed chunk
+(`OutMessage.chunked`, built once and shared by every viewer) straight to the
+connection's transport, as uvicorn's `send` would, while the transport is not
+paused for flow control. The task path sends its body chunks through the
+server's `send` too (past the middleware wrappers). Under any other server, or
+in tests with an in-memory peer, the ASGI `send` is used as before.
 """
 
 from __future__ import annotations
@@ -34,7 +45,8 @@ from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from gateway.fanout import ClientSubscription, OutMessage
 
@@ -44,13 +56,64 @@ PING = b": ping\r\n\r\n"
 IDLE_WAIT_S = 5.0
 STOP_TIMEOUT_S = 2.0
 PUSH_TOUCH_S = 1.0  # while results are pushed, mark the session active at most this often
+SERVER_SEND = "sightwire.server_send"  # scope key: the server's own ASGI send (`with_server_send`)
+
+
+def with_server_send(app: ASGIApp) -> ASGIApp:
+    """`app` with the server's own `send` in every HTTP scope (`SERVER_SEND`): wrap the app given
+    to the server with this, outside every middleware. Only `SseResponse` reads it, for body
+    chunks after its response has started (the middlewares here look only at the start)."""
+
+    async def app_with_server_send(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[SERVER_SEND] = send
+        await app(scope, receive, send)
+
+    return app_with_server_send
+
+
+class ChunkWriter:
+    """Body chunks written straight to a uvicorn (httptools) connection: what its `send` does
+    for a chunked body, without a coroutine per chunk. Only while the transport is not paused
+    (`writable`); a gone client's chunks are dropped, as uvicorn's `send` drops them."""
+
+    __slots__ = ("_cycle", "_flow", "_transport")
+
+    def __init__(self, cycle: RequestResponseCycle) -> None:
+        self._cycle = cycle
+        self._flow = cycle.flow
+        self._transport = cycle.transport
+
+    @classmethod
+    def of(cls, send: object) -> ChunkWriter | None:
+        """A writer for the connection behind `send` if it is uvicorn's httptools `send` of a
+        started chunked response; else None (any other server or peer: use `send`)."""
+        cycle = getattr(send, "__self__", None)
+        if not isinstance(cycle, RequestResponseCycle) or getattr(send, "__func__", None) is not type(cycle).send:
+            return None
+        if not cycle.response_started or cycle.response_complete or cycle.chunked_encoding is not True:
+            return None
+        return cls(cycle)
+
+    def writable(self) -> bool:
+        return not self._flow.write_paused
+
+    def write(self, chunk: bytes) -> None:
+        if not self._cycle.disconnected:
+            self._transport.write(chunk)
 
 
 def start_send(send: Send, message: Message) -> Coroutine[Any, Any, None] | None:
     """Run `send(message)` up to its first suspension: None when it finished without waiting,
     else a coroutine that finishes it (await it, or run it as a task)."""
-    coro = send(message)
-    if not isinstance(coro, Coroutine):  # an ASGI send that is not an `async def`: leave it whole
+    return start(send(message))
+
+
+def start(awaitable: Awaitable[None]) -> Coroutine[Any, Any, None] | None:
+    """Run a coroutine up to its first suspension: None when it finished without waiting,
+    else a coroutine that finishes it (await it, or run it as a task)."""
+    coro = awaitable
+    if not isinstance(coro, Coroutine):  # an awaitable that is not an `async def`: leave it whole
         return _awaited(coro)
     try:
         yielded = coro.send(None)
@@ -117,6 +180,7 @@ class SseResponse(Response):
         self._started = 0  # sends begun and finished: one in flight when they differ
         self._done = 0
         self._send_fn: Send | None = None
+        self._writer: ChunkWriter | None = None
         self._stream_task: asyncio.Task[None] | None = None
         self._rest: asyncio.Task[None] | None = None  # a pushed send that had to wait for the socket
         self._touching: asyncio.Task[None] | None = None
@@ -129,8 +193,9 @@ class SseResponse(Response):
                 await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
+            body_send: Send = scope.get(SERVER_SEND) or send
             tasks = (
-                stream := asyncio.create_task(self._stream(send), name=f"sse-{self.sub.sid}"),
+                stream := asyncio.create_task(self._stream(send, body_send), name=f"sse-{self.sub.sid}"),
                 asyncio.create_task(_client_left(receive), name=f"sse-left-{self.sub.sid}"),
                 asyncio.create_task(self._watch_sends(), name=f"sse-slow-{self.sub.sid}"),
             )
@@ -151,8 +216,10 @@ class SseResponse(Response):
             if self.background is not None:
                 await self.background()
 
-    async def _stream(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+    async def _stream(self, start_send_fn: Send, send: Send) -> None:
+        """The response start through the ASGI chain (`start_send_fn`), everything after through `send`."""
+        await start_send_fn({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        self._writer = ChunkWriter.of(send)
         self._send_fn = send
         if not await self._send(send, b": connected\r\nretry: %d\r\n\r\n" % self.retry_ms):
             return
@@ -192,16 +259,45 @@ class SseResponse(Response):
     # ---- Pusher (gateway.fanout): writes from inside the hub's offer() ----
 
     def ready(self) -> bool:
-        return self._started == self._done and self._send_fn is not None
+        writer = self._writer
+        return self._started == self._done and self._send_fn is not None and (writer is None or writer.writable())
 
     def push(self, msg: OutMessage) -> None:
         assert self._send_fn is not None  # ready() said so
-        self._started += 1
         self._last_sent = now = time.monotonic()
+        if self._writer is not None:
+            self._write(msg)
+        else:
+            self._start_push(self._send_fn, msg)
+        if now - self._touched_at >= PUSH_TOUCH_S and (self._touching is None or self._touching.done()):
+            self._touched_at = now
+            self._touch_now()
+
+    def _touch_now(self) -> None:
+        """Mark the session active from inside `offer()`: run `touch` up to its first suspension
+        (usually it returns at once: the directory writes at most once per interval), and only
+        a touch that must wait for its write becomes a task."""
         try:
-            rest = start_send(
-                self._send_fn, {"type": "http.response.body", "body": self.encode(msg), "more_body": True}
-            )
+            rest = start(self.touch())
+        except Exception as exc:  # bookkeeping must not fail a delivery
+            log.warning("session touch failed", extra={"sid": self.sub.sid, "error": repr(exc)})
+            return
+        if rest is not None:
+            self._touching = asyncio.ensure_future(rest)
+
+    def _write(self, msg: OutMessage) -> None:
+        """Straight to the transport (`ChunkWriter`): done when it returns."""
+        assert self._writer is not None
+        try:
+            self._writer.write(msg.chunked(self.encode(msg)))
+        except Exception as exc:  # the transport failed: end the stream as a failed send would
+            self._end_stream(exc)
+
+    def _start_push(self, send: Send, msg: OutMessage) -> None:
+        """Through the ASGI `send`, up to its first suspension; the rest runs as a task."""
+        self._started += 1
+        try:
+            rest = start_send(send, {"type": "http.response.body", "body": self.encode(msg), "more_body": True})
         except Exception as exc:  # the transport failed: end the stream as a failed send would
             self._end_stream(exc)
             return
@@ -209,9 +305,6 @@ class SseResponse(Response):
             self._done += 1
         else:
             self._rest = asyncio.ensure_future(self._finish_push(rest))
-        if now - self._touched_at >= PUSH_TOUCH_S and (self._touching is None or self._touching.done()):
-            self._touched_at = now
-            self._touching = asyncio.ensure_future(self.touch())
 
     async def _finish_push(self, rest: Coroutine[Any, Any, None]) -> None:
         try:

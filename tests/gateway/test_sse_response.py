@@ -1,15 +1,19 @@
-"""The lean SSE response with an in-memory ASGI peer: frames, a client that leaves, a client that stalls."""
+"""The lean SSE response with an in-memory ASGI peer (frames, a client that leaves, a client that
+stalls) and on a real uvicorn socket (chunks written past the ASGI chain)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import httpx
+import uvicorn
 from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
 from gateway.fanout import ClientSubscription, OutMessage
 from gateway.routes.streams import sse_frame
-from gateway.sse import SseResponse
+from gateway.sse import SseResponse, with_server_send
 from tests.support import scene
 
 SCOPE = {"type": "http", "method": "GET"}
@@ -125,3 +129,46 @@ async def test_a_pushed_send_that_waits_for_the_socket_finishes_before_the_next_
     assert sub.delivered == 2
     # the first was written from inside offer() (this test's task), the second by the response's own task
     assert senders == [asyncio.current_task().get_name(), "sse-s"]  # type: ignore[union-attr]
+
+
+async def test_under_uvicorn_chunks_bypass_the_asgi_chain_and_arrive_whole_and_in_order():
+    sub = ClientSubscription("s", "sse", 30, 30, 4)
+    closed: list[bool] = []
+    through_chain: list[str] = []  # what a middleware between the server and the response saw
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        async def watched(message: Any) -> None:
+            through_chain.append(message["type"])
+            await send(message)
+
+        await response(sub, closed)(scope, receive, watched)
+
+    config = uvicorn.Config(
+        with_server_send(app), host="127.0.0.1", port=0, http="httptools", lifespan="off", log_config=None
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        bodies = [scene.result(seq) for seq in (1, 2, 3)]
+        async with (
+            httpx.AsyncClient(timeout=10) as client,
+            client.stream("GET", f"http://127.0.0.1:{port}/") as stream,
+        ):
+            lines = stream.aiter_lines()
+            assert await anext(lines) == ": connected"
+            for event_id, body in enumerate(bodies, start=7):
+                sub.offer(OutMessage.from_json(event_id, body))
+            received: list[str] = []
+            async with asyncio.timeout(10):
+                while sum(line.startswith("data:") for line in received) < 3:
+                    received.append(await anext(lines))
+        assert [line for line in received if line.startswith("id:")] == ["id: 7", "id: 8", "id: 9"]
+        assert [line for line in received if line.startswith("data:")] == [f"data: {b.decode()}" for b in bodies]
+        assert through_chain == ["http.response.start"]  # every body chunk went past the middleware
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
