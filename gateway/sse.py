@@ -91,9 +91,13 @@ class ChunkWriter:
         cycle = getattr(send, "__self__", None)
         if not isinstance(cycle, RequestResponseCycle) or getattr(send, "__func__", None) is not type(cycle).send:
             return None
-        if not cycle.response_started or cycle.response_complete or cycle.chunked_encoding is not True:
+        try:  # uvicorn's internals: a version without these attributes falls back to `send`
+            if not cycle.response_started or cycle.response_complete or cycle.chunked_encoding is not True:
+                return None
+            return cls(cycle)
+        except AttributeError:
+            log.warning("uvicorn's connection internals changed: SSE chunks go through ASGI send")
             return None
-        return cls(cycle)
 
     def writable(self) -> bool:
         return not self._flow.write_paused
