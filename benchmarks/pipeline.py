@@ -33,8 +33,11 @@ from shared.natsconn import connect, drain_quietly
 from shared.natsserver import EmbeddedNatsServer
 from shared.settings import NatsSettings
 
-PER_SESSION = 12  # below FRAMES' max_msgs_per_subject (16)
+PER_SESSION = 12
 WARMUP = 8
+# FRAMES keeps 2 frames per session by default (live video wants the newest); a throughput
+# measurement queues a backlog, so its stream (and its worker, which provisions too) keep them all.
+BACKLOG = max(PER_SESSION, WARMUP)
 
 
 @dataclass
@@ -93,6 +96,7 @@ class PipelineBench:
 
 def _start_worker(kind: str, nats_url: str, model_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SIGHTWIRE_NATS_URL": nats_url, "SIGHTWIRE_MODEL_DIR": str(model_dir)}
+    env["SIGHTWIRE_FRAMES_MAX_MSGS_PER_SUBJECT"] = str(BACKLOG)
     with log_path.open("wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "shared.cli", "worker", kind], env=env, stdin=subprocess.DEVNULL, stderr=log
@@ -114,7 +118,7 @@ async def pipeline(kind: str, jpegs: list[bytes], model_dir: Path) -> AsyncItera
     """A fresh nats-server and one warmed-up `sightwire worker <kind>` process."""
     with tempfile.TemporaryDirectory(prefix="sightwire-bench-") as tmp:
         async with EmbeddedNatsServer(Path(tmp) / "nats") as server:
-            settings = NatsSettings(nats_url=server.url)
+            settings = NatsSettings(nats_url=server.url, frames_max_msgs_per_subject=BACKLOG)
             nc = await connect(settings, "bench")
             js = nc.jetstream()
             await provision(js, settings)
