@@ -81,6 +81,7 @@ def limits_of(settings: SceneSettings) -> PipelineLimits:
     return PipelineLimits(
         reorder_window=settings.scene_reorder_window,
         reorder_wait_ns=ms_to_ns(settings.scene_reorder_wait_ms),
+        reorder_min_wait_ns=ms_to_ns(settings.scene_reorder_min_wait_ms),
         depth_max_age_ns=ms_to_ns(settings.depth_max_age_ms),
         scale_ema_alpha=settings.scale_ema_alpha,
         scale_max_age_ns=s_to_ns(settings.scale_max_age_s),
