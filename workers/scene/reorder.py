@@ -13,12 +13,13 @@ The hold is learnt per session, between `min_wait_ns` and `max_wait_ns`: a gap i
 another detector is still working on (it arrives late, out of order) or one that will never come
 (ingest or FRAMES dropped it). Seqs alone cannot tell them apart, but the stream can: a gap that
 was filled shows how late reordering really comes, a gap that expired unfilled shows the wait was
-spent for nothing. So the hold starts at `max_wait_ns` (nothing known), halves (down to
-`min_wait_ns`) each time a gap expires unfilled, rises to twice the lateness of each gap that
-was filled in time, and goes back to `max_wait_ns` when a result arrives after its gap was given
-up on (`late`). With one detector (nothing to reorder) a dropped frame then holds the frames
-behind it for `min_wait_ns` instead of `max_wait_ns`; with competing detectors the hold follows
-how far they actually drift apart.
+spent for nothing. So the hold starts at `max_wait_ns` (nothing known) and halves each time a gap
+expires unfilled, but never below the floor that recent reordering needs: `min_wait_ns` plus twice
+the largest lateness of the last `FILLS_KEPT` reordered results (a result that came `late`, after
+its gap was given up on, counts as `max_wait_ns` late and puts the hold back there). Where results
+never come out of order, a dropped frame then holds the frames behind it for `min_wait_ns` instead
+of `max_wait_ns`; where they do (competing detectors, a detector publishing its in-flight results
+as they finish), the hold stays above how far they actually drift apart.
 A detection whose seq is not above the last one applied arrives too late: it is not applied
 (`late`), so viewers always see seq increase. An error that is late is still passed on (an error
 never reorders anything downstream). Error results with seq 0 (unknown frame) pass at once.
@@ -39,6 +40,7 @@ from typing import Literal
 EntryKind = Literal["det", "error"]
 Release = Literal["next", "full", "flush", "expired"]
 GAPS_KEPT = 16
+FILLS_KEPT = 16
 NEXT_GAP_FACTOR = 1.5
 
 
@@ -59,6 +61,7 @@ class ReorderWindow:
         self.max_wait_ns = max_wait_ns
         self.min_wait_ns = max_wait_ns if min_wait_ns is None else min(min_wait_ns, max_wait_ns)
         self.hold_ns = max_wait_ns  # how long a gap is waited for now (learnt; see the docstring)
+        self._lateness: deque[int] = deque(maxlen=FILLS_KEPT)  # how late recent reordered results came
         self.last_seq: int | None = None  # the last detection applied
         self._heap: list[Entry] = []
         self._seqs: set[tuple[int, EntryKind]] = set()
@@ -76,7 +79,8 @@ class ReorderWindow:
         if passes_at_once:
             return [entry, *self.release(now_ns)], None
         if entry.kind == "det" and self._behind(entry.seq):
-            self.hold_ns = self.max_wait_ns  # reordering is real and slower than we waited
+            self._lateness.append(self.max_wait_ns)  # reordering is real and slower than we waited
+            self.hold_ns = self.max_wait_ns
             return self.release(now_ns), "late"
         if (entry.seq, entry.kind) in self._seqs:
             return self.release(now_ns), "duplicate"
@@ -92,7 +96,7 @@ class ReorderWindow:
         out: list[Entry] = []
         while self._heap and (why := self._ready(now_ns)):
             if why == "expired" and now_ns is not None:  # the gap was waited for in vain
-                self.hold_ns = max(self.min_wait_ns, self.hold_ns // 2)
+                self.hold_ns = max(self._floor(), self.hold_ns // 2)
             entry = heapq.heappop(self._heap)
             self._seqs.discard((entry.seq, entry.kind))
             if entry.kind == "det":
@@ -135,8 +139,14 @@ class ReorderWindow:
         """`seq` arrives while later seqs wait: reordering happened; hold at least twice as long as it took."""
         later = [e.arrived_ns for e in self._heap if e.seq > seq]
         if later:
-            lateness = now_ns - min(later)
-            self.hold_ns = min(self.max_wait_ns, max(self.hold_ns, self.min_wait_ns + 2 * lateness))
+            self._lateness.append(now_ns - min(later))
+            self.hold_ns = max(self.hold_ns, self._floor())
+
+    def _floor(self) -> int:
+        """The shortest hold that the recent reordering needs."""
+        if not self._lateness:
+            return self.min_wait_ns
+        return min(self.max_wait_ns, self.min_wait_ns + 2 * max(self._lateness))
 
     def _ready(self, now_ns: int | None) -> Release | None:
         head = self._heap[0]

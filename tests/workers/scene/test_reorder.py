@@ -167,3 +167,28 @@ def test_without_a_minimum_the_hold_never_changes():
     feed(window, [det(1200)], now_s=0.0)
     window.release(ns(0.2))
     assert window.hold_ns == ns(0.2)
+
+
+def test_recent_reordering_keeps_the_hold_above_its_lateness_while_gaps_expire():
+    """A detector that publishes out of order by 40 ms: an unfilled gap never shortens the hold below 100 ms."""
+    window = learning()
+    window.hold_ns = ns(0.02)
+    feed(window, [det(1200)], now_s=0.0)
+    assert feed(window, [det(1100)], now_s=0.04)[0] == [1100, 1200]
+    assert window.hold_ns == ns(0.1)
+    for n in range(4):  # 1300, 1500, ... never come
+        seq, at = 1400 + 200 * n, 1.0 + n
+        feed(window, [det(seq)], now_s=at)
+        assert [e.seq for e in window.release(ns(at) + ns(0.1))] == [seq]
+        assert window.hold_ns == ns(0.1)
+
+
+def test_after_a_late_result_expiring_gaps_no_longer_shorten_the_hold():
+    window = learning()
+    window.hold_ns = ns(0.02)
+    feed(window, [det(1200)], now_s=0.0)
+    window.release(ns(0.02))
+    assert feed(window, [det(1100)], now_s=0.05)[1] == ["late"]
+    feed(window, [det(1400)], now_s=1.0)
+    assert [e.seq for e in window.release(ns(1.2))] == [1400]
+    assert window.hold_ns == ns(0.2)
