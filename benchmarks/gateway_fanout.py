@@ -344,7 +344,7 @@ async def feed_frames(base: str, sid: str, token: str, fps: float, until: float)
 
 
 async def latency(seconds: float, fps: float, depth: bool) -> dict[str, Any]:
-    workers = ("detector", "depth") if depth else ("detector",)
+    workers = ("detector", "depth", "scene") if depth else ("detector", "scene")
     with tempfile.TemporaryDirectory() as tmp:
         async with stack(workers, Path(tmp)) as s:
             sid, token = await create_session(s.base, fps_limit=30, enable_depth=depth, depth_fps=5)

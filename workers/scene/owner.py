@@ -12,6 +12,11 @@ the PubAck, hand it to the analyser, publish its events to EVENTS (`Nats-Msg-Id`
 After a failover the new owner replays what the old one did after its last checkpoint; JetStream's
 duplicate window drops those writes, so nothing is written twice and nothing is lost.
 
+Checkpoints (every `scene_checkpoint_interval_s` while the state changes): the step that finds one
+due encodes it in the same worker-thread trip, and writes it only after that step's SCENE writes
+are acknowledged, as a background task (one at a time), so no message waits for the KV round trip
+and a checkpoint never covers a RESULTS seq whose SCENE message is not stored.
+
 Broker restarts (`relink()`, called when the NATS link is back): the ordered consumer would notice
 that its server-side consumer is gone only after missed heartbeats and then reset itself (~15 s
 after a kill -9 of the broker under `sightwire up`), and viewers would wait that long. So the owner
@@ -70,17 +75,27 @@ class Closing:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An encoded checkpoint and how many state changes it includes."""
+
+    data: bytes
+    changes: int
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
-    """What one processing step produced: SCENE bodies and events, in order."""
+    """What one processing step produced: SCENE bodies and events, in order, and maybe a checkpoint."""
 
     scene: list[tuple[int, str, bytes]]  # (RESULTS seq, message type, body)
     events: list[dict[str, Any]]
+    checkpoint: Snapshot | None = None
 
 
 def limits_of(settings: SceneSettings) -> PipelineLimits:
     return PipelineLimits(
         reorder_window=settings.scene_reorder_window,
         reorder_wait_ns=ms_to_ns(settings.scene_reorder_wait_ms),
+        reorder_min_wait_ns=ms_to_ns(settings.scene_reorder_min_wait_ms),
         depth_max_age_ns=ms_to_ns(settings.depth_max_age_ms),
         scale_ema_alpha=settings.scale_ema_alpha,
         scale_max_age_ns=s_to_ns(settings.scale_max_age_s),
@@ -122,7 +137,9 @@ class SessionOwner:
         self.relinks = 0
         self._sub: Any = None
         self._new_config: SessionConfig | None = None
-        self._dirty = False
+        self._changes = 0  # processing steps that changed the state
+        self._saved_changes = 0  # how many of them the last saved checkpoint includes
+        self._saving: asyncio.Task[None] | None = None
         self._saved_at = time.monotonic()
         self._mirrored: dict[str, int] = {}
         self.drops = drops.DropTally(settings.scene_drop_summary_s, time.monotonic())
@@ -212,7 +229,6 @@ class SessionOwner:
                 batch.append(await sub.next_msg(timeout=1.0))
             await self._step(batch)
             await self._maybe_summarize()
-            await self._maybe_checkpoint(force=False)
 
     async def _next(self, sub: Any, timeout_s: float) -> Any:
         """The next RESULTS message, or None after `timeout_s` or when woken (stop, relink).
@@ -291,16 +307,21 @@ class SessionOwner:
         self.analyser.restore(state)
 
     async def _step(self, batch: list[Any]) -> None:
-        """Messages already waiting are handled in one trip to a worker thread (one per batch)."""
+        """Messages already waiting are handled in one trip to a worker thread (one per batch); when a
+        checkpoint is due, the same trip encodes it, and it is written once the step's SCENE writes
+        are acknowledged, in the background (the next message does not wait for the KV round trip)."""
+        snapshot = self._checkpoint_due(force=False)
         if batch:
             items = [(m.subject, m.data, m.metadata.sequence.stream) for m in batch]
-            finished = await asyncio.to_thread(self._process, items)
-            self._dirty = True
+            finished = await asyncio.to_thread(self._process, items, snapshot)
         else:
-            finished = await asyncio.to_thread(self._tick)
+            finished = await asyncio.to_thread(self._tick, snapshot)
         await self._publish(finished)
+        if finished.checkpoint is not None:
+            self._saved_at = time.monotonic()
+            self._saving = asyncio.create_task(self._save(finished.checkpoint), name=f"checkpoint-{self.sid}")
 
-    def _process(self, items: list[tuple[str, bytes, int]]) -> Finished:
+    def _process(self, items: list[tuple[str, bytes, int]], snapshot: bool = False) -> Finished:
         emitted = []
         for subject, data, results_seq in items:
             try:
@@ -309,10 +330,11 @@ class SessionOwner:
                 log.exception("result not applied", extra={"sid": self.sid, "results_seq": results_seq})
                 self.pipeline.dropped["scene_error"] += 1
         self._mirror_drops()
-        return self._finish_messages(emitted)
+        self._changes += 1
+        return self._finish_messages(emitted, snapshot)
 
-    def _tick(self) -> Finished:
-        return self._finish_messages(self.pipeline.tick(monotonic_ns()))
+    def _tick(self, snapshot: bool = False) -> Finished:
+        return self._finish_messages(self.pipeline.tick(monotonic_ns()), snapshot)
 
     def _flush(self) -> Finished:
         return self._finish_messages(self.pipeline.tick(None))
@@ -325,15 +347,15 @@ class SessionOwner:
                 self.stats.drop(reason, n - seen)
                 self._mirrored[reason] = n
 
-    def _finish_messages(self, emitted: list[Emitted]) -> Finished:
+    def _finish_messages(self, emitted: list[Emitted], snapshot: bool = False) -> Finished:
         scene: list[tuple[int, str, bytes]] = []
         events: list[dict[str, Any]] = []
         for out in emitted:
             scene.append((out.results_seq, str(out.message["type"]), messages.encode(out.message)))
             events.extend(self.analyser.observe(out.message, out.results_seq))
         if emitted:
-            self._dirty = True
-        return Finished(scene, events)
+            self._changes += 1
+        return Finished(scene, events, self._snapshot() if snapshot else None)
 
     async def _publish(self, finished: Finished) -> None:
         for results_seq, kind, body in finished.scene:
@@ -359,18 +381,29 @@ class SessionOwner:
                 log.warning("scene publish failed; retrying", extra={"sid": self.sid, "error": repr(exc)})
                 await asyncio.sleep(RETRY_S)
 
-    async def _maybe_checkpoint(self, *, force: bool) -> None:
-        due = time.monotonic() - self._saved_at >= self.settings.scene_checkpoint_interval_s
-        if not self._dirty or not (force or due):
-            return
+    # ---- checkpoints (workers/scene/checkpoint.py) ----
+
+    def _checkpoint_due(self, *, force: bool) -> bool:
+        """Unsaved changes, the interval over (or `force`), and no write in flight."""
+        due = force or time.monotonic() - self._saved_at >= self.settings.scene_checkpoint_interval_s
+        return due and self._changes != self._saved_changes and self._saving is None
+
+    def _snapshot(self) -> Snapshot | None:
+        """The state now, encoded (in the worker thread, between two steps: nothing changes meanwhile)."""
         try:
-            data = await asyncio.to_thread(self._encode_checkpoint)
+            data = checkpoint.encode(
+                self.sid, self.pipeline.state(), self.analyser.state(), self.settings.scene_checkpoint_max_bytes
+            )
         except CheckpointTooLarge as exc:  # the previous checkpoint stays; a failover replays more
             log.warning("checkpoint too large; not saved", extra={"sid": self.sid, "error": str(exc)})
             self._saved_at = time.monotonic()
-            return
+            return None
+        return Snapshot(data, self._changes)
+
+    async def _save(self, snapshot: Snapshot) -> None:
+        """Write one checkpoint (compare-and-set); only after the SCENE writes of the state it holds."""
         try:
-            self.revision = await self.store.save(self.sid, data, self.revision)
+            self.revision = await self.store.save(self.sid, snapshot.data, self.revision)
         except CheckpointConflict:
             log.warning("checkpoint written by another owner; stopping", extra={"sid": self.sid})
             self.stop("lost")
@@ -378,21 +411,39 @@ class SessionOwner:
         except Exception as exc:  # NATS away: the next interval tries again
             log.warning("checkpoint not saved", extra={"sid": self.sid, "error": repr(exc)})
             return
-        self._dirty = False
-        self._saved_at = time.monotonic()
+        finally:
+            self._saving = None
+        self._saved_changes = snapshot.changes
 
-    def _encode_checkpoint(self) -> bytes:
-        return checkpoint.encode(
-            self.sid, self.pipeline.state(), self.analyser.state(), self.settings.scene_checkpoint_max_bytes
-        )
+    async def _settle_save(self, *, cancel: bool) -> None:
+        """The write in flight: awaited (its outcome counts), or cancelled (nothing more is written)."""
+        task = self._saving
+        if task is None:
+            return
+        if cancel:
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            async with asyncio.timeout(self.settings.publish_timeout_s * 2):
+                await task
+        self._saving = None
+
+    async def _final_checkpoint(self) -> None:
+        await self._settle_save(cancel=False)
+        if self.why == "lost" or not self._checkpoint_due(force=True):
+            return
+        snapshot = await asyncio.to_thread(self._snapshot)
+        if snapshot is not None:
+            await self._save(snapshot)
 
     async def _finish(self) -> None:
         if self.why == "lost":
+            await self._settle_save(cancel=True)
             return
         if self.why == "closed":
+            await self._settle_save(cancel=True)
             await self._close()
             return
-        await self._maybe_checkpoint(force=True)
+        await self._final_checkpoint()
 
     async def _close(self) -> None:
         await self._publish(await asyncio.to_thread(self._flush))

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 class PipelineLimits:
     reorder_window: int = 8
     reorder_wait_ns: int = 200 * NS_PER_MS
+    reorder_min_wait_ns: int = 20 * NS_PER_MS
     depth_max_age_ns: int = 1 * NS_PER_S
     scale_ema_alpha: float = 0.3
     scale_max_age_ns: int = 30 * NS_PER_S
@@ -59,7 +60,7 @@ class ScenePipeline:
         self.sid = sid
         self.config = config
         self.limits = limits
-        self.window = ReorderWindow(limits.reorder_window, limits.reorder_wait_ns)
+        self.window = ReorderWindow(limits.reorder_window, limits.reorder_wait_ns, limits.reorder_min_wait_ns)
         self.tracker = SceneTracker(self._tracker_params())
         self.scale = ScaleEstimator(limits.scale_ema_alpha, limits.scale_max_age_ns)
         self.depth: DepthGrid | None = None

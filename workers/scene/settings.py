@@ -27,6 +27,12 @@ class SceneSettings(CommonSettings, HeartbeatSettings):
         le=10_000,
         description="Longest a detection waits for a missing earlier seq before it is applied anyway.",
     )
+    scene_reorder_min_wait_ms: int = Field(
+        20,
+        ge=0,
+        le=10_000,
+        description="Shortest such wait: the learnt wait when gaps are dropped frames, not reordering.",
+    )
     scene_lease_ttl_s: float = Field(
         10.0, ge=1, le=600, description="Expiry of a scene ownership lease (sw-scene-leases): the failover time."
     )

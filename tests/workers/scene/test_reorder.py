@@ -119,3 +119,76 @@ def test_the_typical_gap_is_learnt_from_the_stream():
         window.release(ns(n + 0.3))
     assert window.gaps() == [100, 100, 100]
     assert feed(window, [det(400)], now_s=10)[0] == [400]  # now in order means at once
+
+
+def learning(min_wait_s: float = 0.02, max_wait_s: float = 0.2) -> ReorderWindow:
+    window = ReorderWindow(size=8, max_wait_ns=ns(max_wait_s), min_wait_ns=ns(min_wait_s))
+    window.restore(1000, [], 0, gaps=[100] * 5)
+    return window
+
+
+def test_gaps_that_expire_unfilled_shorten_the_hold_down_to_the_minimum():
+    """One detector: a gap is a dropped frame, so waiting the full bound for it is wasted."""
+    window = learning()
+    holds = []
+    for n in range(6):
+        seq, at = 1200 + 300 * n, 1.0 * n
+        assert feed(window, [det(seq)], now_s=at)[0] == []  # seq - 100 was dropped
+        holds.append(window.hold_ns)
+        due = window.next_due_ns()
+        assert due == ns(at) + window.hold_ns
+        assert [e.seq for e in window.release(due)] == [seq]
+        assert feed(window, [det(seq + 100)], now_s=at + 0.5)[0] == [seq + 100]  # in order: at once
+    assert holds == [ns(0.2), ns(0.1), ns(0.05), ns(0.025), ns(0.02), ns(0.02)]
+
+
+def test_a_filled_gap_keeps_the_hold_at_twice_its_lateness():
+    window = learning()
+    window.hold_ns = ns(0.02)
+    feed(window, [det(1200)], now_s=0.0)
+    out, reasons = feed(window, [det(1100)], now_s=0.015)  # reordered, 15 ms late: in time
+    assert out == [1100, 1200] and reasons == [None]
+    assert window.hold_ns == ns(0.02) + 2 * ns(0.015)
+
+
+def test_a_late_result_restores_the_longest_hold():
+    window = learning()
+    window.hold_ns = ns(0.02)
+    feed(window, [det(1200)], now_s=0.0)
+    assert [e.seq for e in window.release(ns(0.02))] == [1200]
+    out, reasons = feed(window, [det(1100)], now_s=0.03)
+    assert out == [] and reasons == ["late"]
+    assert window.hold_ns == ns(0.2)
+
+
+def test_without_a_minimum_the_hold_never_changes():
+    window = ReorderWindow(size=8, max_wait_ns=ns(0.2))
+    window.restore(1000, [], 0, gaps=[100] * 5)
+    feed(window, [det(1200)], now_s=0.0)
+    window.release(ns(0.2))
+    assert window.hold_ns == ns(0.2)
+
+
+def test_recent_reordering_keeps_the_hold_above_its_lateness_while_gaps_expire():
+    """A detector that publishes out of order by 40 ms: an unfilled gap never shortens the hold below 100 ms."""
+    window = learning()
+    window.hold_ns = ns(0.02)
+    feed(window, [det(1200)], now_s=0.0)
+    assert feed(window, [det(1100)], now_s=0.04)[0] == [1100, 1200]
+    assert window.hold_ns == ns(0.1)
+    for n in range(4):  # 1300, 1500, ... never come
+        seq, at = 1400 + 200 * n, 1.0 + n
+        feed(window, [det(seq)], now_s=at)
+        assert [e.seq for e in window.release(ns(at) + ns(0.1))] == [seq]
+        assert window.hold_ns == ns(0.1)
+
+
+def test_after_a_late_result_expiring_gaps_no_longer_shorten_the_hold():
+    window = learning()
+    window.hold_ns = ns(0.02)
+    feed(window, [det(1200)], now_s=0.0)
+    window.release(ns(0.02))
+    assert feed(window, [det(1100)], now_s=0.05)[1] == ["late"]
+    feed(window, [det(1400)], now_s=1.0)
+    assert [e.seq for e in window.release(ns(1.2))] == [1400]
+    assert window.hold_ns == ns(0.2)
