@@ -35,6 +35,7 @@ from workers.consumer import FrameHandler
 from workers.engine import Engine, EngineError
 from workers.inflight import InFlight
 from workers.models.registry import ModelError, ModelSpec, resolve, spec_of
+from workers.priority import lower_priority
 from workers.runner import Runner
 from workers.settings import WorkerKind, WorkerSettings
 from workers.stats import WorkerStats
@@ -78,6 +79,7 @@ async def run(kind: WorkerKind, settings: WorkerSettings, stop: asyncio.Event) -
         return
     if kind not in DURABLES:
         raise ValueError(f"unknown worker kind {kind!r}")
+    lower_priority(settings.nice(kind))  # before OpenVINO's threads exist: they inherit it
     try:
         spec = spec_of(settings.model_name(kind), kind, settings)
         engine = await load_engine(kind, spec, settings)

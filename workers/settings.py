@@ -85,6 +85,10 @@ class WorkerSettings(CommonSettings, HeartbeatSettings):
         "LATENCY", description="OpenVINO performance hint of depth (sampled; freshest map wanted)."
     )
     infer_requests: int = Field(0, ge=0, le=64, description="0 = OpenVINO's optimal number for the hint.")
+    detector_nice: int = Field(0, ge=0, le=19, description="CPU priority (Unix nice) of the detector worker.")
+    depth_nice: int = Field(
+        10, ge=0, le=19, description="CPU priority (Unix nice) of the depth worker: it yields the CPU to the detector."
+    )
 
     score_threshold: float = Field(
         0.25, ge=0, le=1, description="Lowest score published; the gateway filters per session above it."
@@ -117,3 +121,6 @@ class WorkerSettings(CommonSettings, HeartbeatSettings):
 
     def hint(self, kind: WorkerKind) -> PerformanceHint:
         return self.detector_hint if kind == "detector" else self.depth_hint
+
+    def nice(self, kind: WorkerKind) -> int:
+        return self.detector_nice if kind == "detector" else self.depth_nice
