@@ -422,9 +422,8 @@ class SessionOwner:
             return
         if cancel:
             task.cancel()
-        with contextlib.suppress(BaseException):
-            async with asyncio.timeout(self.settings.publish_timeout_s * 2):
-                await task
+        # asyncio.wait neither raises the write's own failure nor swallows a cancellation of ours
+        await asyncio.wait({task}, timeout=self.settings.publish_timeout_s * 2)
         self._saving = None
 
     async def _final_checkpoint(self) -> None:
