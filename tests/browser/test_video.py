@@ -247,10 +247,32 @@ async def phase_three_viewers(pages: list[Page], beats: Heartbeats, sid: str) ->
     assert instances == {instance}, instances
 
 
+SETTLE_WINDOW_S = 3.0  # align mode's added delay has not grown for this long: decoding no longer pauses to fill it
+SETTLE_GROWTH_MS = 60.0
+SETTLE_TIMEOUT_S = 30.0
+
+
 async def wait_settled(page: Page) -> None:
-    """Align mode first learns how late results come (its jitter buffer grows until frames wait for them)."""
-    if await page.evaluate("window.sightwire.view === 'video' && document.getElementById('align').checked"):
-        await wait_for(page, "window.sightwire.video.knownShare >= 0.9", 40, "the picture waiting for its results")
+    """Align mode first learns how late results come: its jitter buffer grows until frames wait for them,
+    and decoding pauses while it fills. Settled: the picture waits for its results and the buffer has
+    stopped growing (or SETTLE_TIMEOUT_S passed; what is then measured says how it went)."""
+    if not await page.evaluate("window.sightwire.view === 'video' && document.getElementById('align').checked"):
+        return
+    await wait_for(page, "window.sightwire.video.knownShare >= 0.9", 40, "the picture waiting for its results")
+    delays: list[tuple[float, float]] = []
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        delay = await page.evaluate("window.sightwire.video.delayMs")
+        if delay is None:
+            return  # the browser has no jitterBufferTarget: nothing grows
+        now = time.monotonic()
+        delays = [(t, d) for t, d in delays if now - t <= SETTLE_WINDOW_S] + [(now, float(delay))]
+        if (
+            now - delays[0][0] >= SETTLE_WINDOW_S - 0.5
+            and delays[-1][1] - min(d for _, d in delays) <= SETTLE_GROWTH_MS
+        ):
+            return
+        await asyncio.sleep(0.5)
 
 
 async def phase_alignment(page: Page, artifacts_dir: Path) -> None:

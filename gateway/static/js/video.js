@@ -223,6 +223,7 @@ export class CameraVideoSource {
     if (!link) return { skipped: 0, video };
     Object.assign(video, { instance: link.instance, fps: link.fps.rate(), reconnects: link.reconnects });
     Object.assign(video, { exact: view.exactDraws, predicted: view.predictedDraws, knownShare: view.knownShare() });
+    video.delayMs = link.receiver?.jitterBufferTarget ?? null;   // align mode's added delay (null: not supported)
     return { skipped: 0, reconnects: link.reconnects, video };
   }
 
