@@ -402,12 +402,15 @@ class ClientSubscription:
             self._wake.set()
 
     def _pushable(self) -> bool:
-        """Nothing waits (no pending result, error, event, replay) and the pusher is idle: a new
-        result goes out now if a token is free (the hot path: one check instead of put+take)."""
+        """Nothing pending either and the pusher is idle: a new result goes out now if a token is
+        free (the hot path: one check instead of put+take)."""
+        return not self._latest.pending and self._clear_to_push()
+
+    def _clear_to_push(self) -> bool:
+        """A pusher is attached and idle, and nothing (an error, an event, a replay) must go first."""
         pusher = self._pusher
         return (
             pusher is not None
-            and not self._latest.pending
             and not self._replaying
             and self._closed is None
             and not self._backlog
@@ -429,21 +432,13 @@ class ClientSubscription:
     def _pushed_latest(self) -> bool:
         """Write the pending result through the attached pusher if it may go now and nothing
         (an error, an event, a replay, a write in progress) must go before it."""
-        pusher = self._pusher
-        if (
-            pusher is None
-            or self._replaying
-            or self._closed is not None
-            or self._backlog
-            or self._errors
-            or self._events
-            or not pusher.ready()
-        ):
+        if not self._clear_to_push():
             return False
         msg = self._latest.take_if(self._take_token)
         if msg is None:
             return False
-        pusher.push(self._deliver(msg))
+        assert self._pusher is not None  # _clear_to_push() said so
+        self._pusher.push(self._deliver(msg))
         return True
 
     def _accept_event(self, msg: OutMessage) -> None:
